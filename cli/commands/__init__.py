@@ -1,0 +1,1 @@
+"""One module per ``hcs`` sub-command; each defines ``command`` (a click.Command)."""

@@ -1,0 +1,48 @@
+"""Turn user errors into one readable line and a non-zero exit code."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from rich.console import Console
+
+from mcnn_infer.errors import HcsError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def run_guarded(group: click.Group, argv: list[str] | None) -> int:
+    """Run a click group; map known errors to exit codes and one-line messages.
+
+    Set ``HCS_DEBUG=1`` to see full tracebacks instead.
+    """
+    try:
+        group.main(args=argv, prog_name="hcs", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        _err.print("hcs: aborted")
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        _err.print("hcs: interrupted; results written so far are kept (re-run the command to resume)")
+        return EXIT_INTERRUPTED
+    except (HcsError, OSError, MemoryError) as exc:
+        if os.environ.get("HCS_DEBUG"):
+            raise
+        _err.print(f"hcs: error: {_one_line(exc)}", markup=False)
+        return EXIT_USER_ERROR
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
+        text = f"{text} ({exc.filename})"
+    return " ".join(text.split())

@@ -1,0 +1,91 @@
+"""The single table of export formats.
+
+Export, the scorer's backend choice and the benchmarks all read :data:`FORMATS`;
+nothing handles a format by position or by an if-chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcnn_infer.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelFormat:
+    """One deployable form of a model.
+
+    Attributes
+    ----------
+    name : str
+        Key used in the model card and on the command line.
+    path : str
+        Main file, relative to the model folder.
+    runtime : str
+        ``openvino``, ``onnxruntime`` or ``tensorflow``.
+    precision : str
+        ``fp32``, ``fp16`` or ``int8`` (weights as stored).
+    scorer_backend : bool
+        True if ``hcs score`` can run it (TensorFlow formats are for parity checks only).
+    """
+
+    name: str
+    path: str
+    runtime: str
+    precision: str
+    scorer_backend: bool
+    description: str
+
+
+FORMATS: dict[str, ModelFormat] = {
+    f.name: f
+    for f in (
+        ModelFormat(
+            "tensorflow", "saved_model", "tensorflow", "fp32", False, "TensorFlow SavedModel (training side)"
+        ),
+        ModelFormat("onnx", "model.onnx", "onnxruntime", "fp32", True, "ONNX via tf2onnx"),
+        ModelFormat(
+            "openvino-fp32", "openvino/model.xml", "openvino", "fp32", True, "OpenVINO IR, FP32 weights"
+        ),
+        ModelFormat(
+            "openvino-fp16", "openvino-fp16/model.xml", "openvino", "fp16", True, "OpenVINO IR, FP16 weights"
+        ),
+        ModelFormat(
+            "openvino-int8", "openvino-int8/model.xml", "openvino", "int8", True, "OpenVINO IR, NNCF INT8"
+        ),
+    )
+}
+
+BACKENDS = ("openvino", "onnxruntime")
+
+
+def weight_files(fmt: ModelFormat) -> list[str]:
+    """Files (relative to the model folder) that make up ``fmt``; the card records their sha256."""
+    if fmt.path.endswith(".xml"):
+        return [fmt.path, fmt.path[: -len(".xml")] + ".bin"]
+    return [fmt.path]
+
+
+def select_format(backend: str, precision: str, available: list[str] | None = None) -> ModelFormat:
+    """The format that a scorer backend runs at a precision.
+
+    Raises
+    ------
+    ConfigError
+        If no format fits, or it is not among ``available`` (the formats a model card lists).
+    """
+    matches = [
+        f for f in FORMATS.values() if f.scorer_backend and f.runtime == backend and f.precision == precision
+    ]
+    if not matches:
+        combos = sorted({f"{f.runtime}/{f.precision}" for f in FORMATS.values() if f.scorer_backend})
+        raise ConfigError(
+            f"no model format for backend {backend!r} at precision {precision!r} (expected one of {combos})"
+        )
+    fmt = matches[0]
+    if available is not None and fmt.name not in available:
+        raise ConfigError(
+            f"this model has no {fmt.name} export (it has {', '.join(available) or 'none'}); "
+            f"export it with `hcs export` or choose another --backend/--precision"
+        )
+    return fmt

@@ -1,0 +1,12 @@
+"""Plate folders and manifests -> a table of fields (see :func:`scan_plate`)."""
+
+from mcnn_infer.plates.scan import (
+    LAYOUTS,
+    MANIFEST,
+    PlateScan,
+    field_paths,
+    require_same_channels,
+    scan_plate,
+)
+
+__all__ = ["LAYOUTS", "MANIFEST", "PlateScan", "field_paths", "require_same_channels", "scan_plate"]

@@ -1,0 +1,80 @@
+"""What a plate layout is: a file-name parser that yields one record per channel image."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ChannelFile:
+    """One channel image of one field, as parsed from its file name (or a manifest row).
+
+    Attributes
+    ----------
+    plate : str
+        Plate name (usually the plate folder name).
+    well : str
+        Normalised well name, e.g. ``B02``.
+    site : int
+        Field (site) number within the well, 1-based.
+    channel : str
+        Channel key as the instrument names it (``w1``, ``Channel2``, ``ch1``).
+    path : Path
+        Absolute path of the image file.
+    timepoint, plane : int
+        1-based time point and z-plane (1 when the instrument has none).
+    """
+
+    plate: str
+    well: str
+    site: int
+    channel: str
+    path: Path
+    timepoint: int = 1
+    plane: int = 1
+
+    @property
+    def field_key(self) -> tuple[str, str, int, int, int]:
+        return (self.plate, self.well, self.site, self.timepoint, self.plane)
+
+
+class Layout(Protocol):
+    """A folder layout: how an instrument names its per-channel image files."""
+
+    name: str
+    description: str
+    example: str
+
+    def parse(self, path: Path, plate_root: Path) -> ChannelFile | None:
+        """Parse one file; return None if its name does not follow this layout."""
+        ...
+
+    def channel_order(self, channels: set[str]) -> list[str]:
+        """Declared channel order for the channel keys found on a plate."""
+        ...
+
+
+def numeric_channel_order(channels: set[str]) -> list[str]:
+    """Sort channel keys by the number in them (``w1, w2, w4``; ``ch1, ch2, ch10``)."""
+
+    def key(name: str) -> tuple[int, str]:
+        digits = re.findall(r"\d+", name)
+        return (int(digits[-1]) if digits else 0, name)
+
+    return sorted(channels, key=key)
+
+
+def plate_name_for(path: Path, plate_root: Path, skip: tuple[str, ...] = ()) -> str:
+    """Plate name of a file: its folder name, skipping instrument sub-folders.
+
+    ``skip`` lists folder-name patterns (regular expressions) that are not plates, such as
+    ``TimePoint_1`` or ``Images``; the first parent folder not matching them names the plate.
+    When the file sits directly in ``plate_root`` the root's own name is used.
+    """
+    folder = path.parent
+    while folder != plate_root and any(re.fullmatch(p, folder.name) for p in skip):
+        folder = folder.parent
+    return folder.name or plate_root.resolve().name

@@ -1,0 +1,46 @@
+"""Operetta / Opera Phenix (Harmony export) naming: ``r01c01f01p01-ch1sk1fk1fl1.tiff``.
+
+``r``/``c`` are 1-based row/column numbers, ``f`` the field (site), ``p`` the z-plane,
+``ch`` the channel and ``sk`` the time point. Harmony exports put images in an ``Images``
+folder; the plate is named after the folder above it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mcnn_infer.plates.base import ChannelFile, numeric_channel_order, plate_name_for
+from mcnn_infer.wells import well_from_indices
+
+_NAME = re.compile(
+    r"^r(?P<row>\d{1,3})c(?P<col>\d{1,3})f(?P<field>\d{1,4})p(?P<plane>\d{1,3})"
+    r"-ch(?P<channel>\d{1,2})sk(?P<timepoint>\d{1,4})fk\d+fl\d+\.tiff?$",
+    re.IGNORECASE,
+)
+
+
+class HarmonyLayout:
+    name = "harmony"
+    description = "Operetta / Opera Phenix (Harmony export)"
+    example = "r01c01f01p01-ch1sk1fk1fl1.tiff"
+
+    def is_ignored(self, path: Path) -> str | None:
+        return None
+
+    def parse(self, path: Path, plate_root: Path) -> ChannelFile | None:
+        match = _NAME.match(path.name)
+        if not match or int(match.group("row")) < 1 or int(match.group("col")) < 1:
+            return None
+        return ChannelFile(
+            plate=plate_name_for(path, plate_root, skip=(r"(?i)images",)),
+            well=well_from_indices(int(match.group("row")), int(match.group("col"))),
+            site=int(match.group("field")),
+            channel=f"ch{int(match.group('channel'))}",
+            path=path,
+            timepoint=int(match.group("timepoint")),
+            plane=int(match.group("plane")),
+        )
+
+    def channel_order(self, channels: set[str]) -> list[str]:
+        return numeric_channel_order(channels)

@@ -1,0 +1,223 @@
+"""The one preprocessing code path shared by training and scoring.
+
+A raw field (H, W, C) in camera counts is area-resized to the model's input size and
+normalised per channel to [0, 1] with ``(x - low) / (high - low)``, where ``low`` and
+``high`` are robust percentiles of the plate set the model was trained on (stored in the
+model card) or fixed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from mcnn_infer.errors import ConfigError, ModelCardError
+
+DEFAULT_PERCENTILES = (0.1, 99.9)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel intensity normalisation parameters.
+
+    Attributes
+    ----------
+    low, high : tuple of float
+        Per-channel intensities (raw camera counts) mapped to 0 and 1; length C.
+    method : str
+        ``percentile`` (fitted with :func:`fit_normalization`) or ``fixed``.
+    percentiles : tuple of float
+        The (low, high) percentiles used when ``method == 'percentile'``.
+    n_fields : int
+        Number of fields the percentiles were computed from (0 for fixed values).
+    """
+
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    method: str = "percentile"
+    percentiles: tuple[float, float] = DEFAULT_PERCENTILES
+    n_fields: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.low) != len(self.high) or not self.low:
+            raise ConfigError(
+                f"normalisation needs one low and one high value per channel (got {len(self.low)} low, "
+                f"{len(self.high)} high)"
+            )
+        for k, (lo, hi) in enumerate(zip(self.low, self.high, strict=True)):
+            if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+                raise ConfigError(
+                    f"normalisation of channel {k}: low={lo}, high={hi} (expected finite values with high > low)"
+                )
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.low)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (stored in the model card)."""
+        out = asdict(self)
+        out["low"] = [float(v) for v in self.low]
+        out["high"] = [float(v) for v in self.high]
+        out["percentiles"] = [float(v) for v in self.percentiles]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "model card") -> Normalization:
+        """Build from :meth:`to_dict` output; raises ModelCardError on missing keys or bad types."""
+        try:
+            low = tuple(float(v) for v in data["low"])
+            high = tuple(float(v) for v in data["high"])
+            return cls(
+                low=low,
+                high=high,
+                method=str(data.get("method", "percentile")),
+                percentiles=tuple(float(v) for v in data.get("percentiles", DEFAULT_PERCENTILES)),  # type: ignore[arg-type]
+                n_fields=int(data.get("n_fields", 0)),
+                extra=dict(data.get("extra", {})),
+            )
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+            raise ModelCardError(
+                f"normalization in {source} is invalid ({exc}); expected {{'low': [...], 'high': [...]}} "
+                "with one number per channel"
+            ) from exc
+
+
+def fit_normalization(
+    images: Iterable[np.ndarray],
+    percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+    max_samples_per_image: int = 65536,
+    seed: int = 0,
+) -> Normalization:
+    """Fit per-channel robust percentiles over a sample of fields.
+
+    Parameters
+    ----------
+    images : iterable of numpy.ndarray
+        Raw fields, each of shape (H, W, C) in camera counts; all with the same C.
+    percentiles : (float, float)
+        Low and high percentiles in [0, 100].
+    max_samples_per_image : int
+        Pixels drawn (uniformly, with a fixed seed) from each field and channel.
+
+    Returns
+    -------
+    Normalization
+    """
+    rng = np.random.default_rng(seed)
+    samples: list[np.ndarray] = []
+    n_channels: int | None = None
+    for image in images:
+        if image.ndim != 3:
+            raise ConfigError(f"fit_normalization needs (H, W, C) fields, got shape {image.shape}")
+        if n_channels is None:
+            n_channels = image.shape[2]
+        elif image.shape[2] != n_channels:
+            raise ConfigError(f"fields have {n_channels} and {image.shape[2]} channels (expected the same)")
+        flat = image.reshape(-1, image.shape[2])
+        take = min(max_samples_per_image, flat.shape[0])
+        idx = rng.choice(flat.shape[0], size=take, replace=False) if take < flat.shape[0] else slice(None)
+        samples.append(flat[idx].astype(np.float32))
+    if not samples:
+        raise ConfigError("fit_normalization needs at least one field (got none)")
+    pixels = np.concatenate(samples, axis=0)
+    low = np.percentile(pixels, percentiles[0], axis=0)
+    high = np.percentile(pixels, percentiles[1], axis=0)
+    high = np.maximum(high, low + 1.0)  # a flat channel still maps to a finite range
+    return Normalization(
+        low=tuple(float(v) for v in low),
+        high=tuple(float(v) for v in high),
+        method="percentile",
+        percentiles=(float(percentiles[0]), float(percentiles[1])),
+        n_fields=len(samples),
+    )
+
+
+@lru_cache(maxsize=32)
+def _area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) matrix whose rows average the input pixels each output pixel covers."""
+    scale = n_in / n_out
+    edges = np.arange(n_out + 1, dtype=np.float64) * scale
+    weights = np.zeros((n_out, n_in), dtype=np.float64)
+    for i in range(n_out):
+        start, stop = edges[i], edges[i + 1]
+        first, last = int(np.floor(start)), min(int(np.ceil(stop)), n_in)
+        for j in range(first, last):
+            overlap = min(stop, j + 1) - max(start, j)
+            if overlap > 0:
+                weights[i, j] = overlap
+    weights /= weights.sum(axis=1, keepdims=True)
+    return weights.astype(np.float32)
+
+
+def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize with area interpolation (each output pixel = mean of the input area it covers).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Shape (H, W, C), any numeric dtype.
+    size : (int, int)
+        Output (height, width) in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (height, width, C), float32. Integer downscale factors use block means;
+        other factors use exact fractional-area weights (upscaling becomes nearest-like).
+    """
+    height, width = size
+    in_h, in_w, channels = image.shape
+    if (in_h, in_w) == (height, width):
+        return image.astype(np.float32, copy=False)
+    if in_h % height == 0 and in_w % width == 0:
+        fy, fx = in_h // height, in_w // width
+        blocks = image.reshape(height, fy, width, fx, channels).astype(np.float32, copy=False)
+        return blocks.mean(axis=(1, 3), dtype=np.float32)
+    wy = _area_weights(in_h, height)
+    wx = _area_weights(in_w, width)
+    rows = np.tensordot(wy, image.astype(np.float32, copy=False), axes=(1, 0))  # (h, W, C)
+    out = np.tensordot(rows, wx, axes=(1, 1))  # (h, C, w)
+    return np.ascontiguousarray(out.transpose(0, 2, 1))
+
+
+def normalize(image: np.ndarray, norm: Normalization) -> np.ndarray:
+    """Map intensities to [0, 1] per channel: ``clip((x - low) / (high - low), 0, 1)``.
+
+    ``image`` has shape (..., C) with C = ``norm.n_channels``; returns float32 of the same shape.
+    """
+    if image.shape[-1] != norm.n_channels:
+        raise ConfigError(
+            f"image has {image.shape[-1]} channels but the normalisation has {norm.n_channels} (expected equal)"
+        )
+    low = np.asarray(norm.low, dtype=np.float32)
+    scale = 1.0 / (np.asarray(norm.high, dtype=np.float32) - low)
+    out = (image.astype(np.float32, copy=False) - low) * scale
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def preprocess_field(raw: np.ndarray, norm: Normalization, size: Sequence[int]) -> np.ndarray:
+    """Turn a raw field into model input: area-resize, then per-channel normalisation.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray
+        Shape (H, W, C), camera counts (any numeric dtype).
+    norm : Normalization
+        Per-channel low/high intensities (C values each).
+    size : (int, int)
+        Model input (height, width) in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (height, width, C), float32 in [0, 1].
+    """
+    if raw.ndim != 3:
+        raise ConfigError(f"preprocess_field needs an (H, W, C) field, got shape {raw.shape}")
+    return normalize(area_resize(raw, (int(size[0]), int(size[1]))), norm)
