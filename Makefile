@@ -48,6 +48,12 @@ install-score: $(PY)
 	  $(PIP) install -q -c constraints.txt --no-build-isolation horovod==0.28.1; }
 	@touch $@
 
+# Headless Chromium renders the HTML report in the report tests.
+.stamp-chromium:
+	@command -v chromium >/dev/null || { echo "installing chromium (headless report tests)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@touch $@
+
 install: .stamp-horovod
 horovod: .stamp-horovod
 
@@ -58,7 +64,7 @@ demo: install
 lint: .stamp-install
 	$(VENV)/bin/ruff check mcnn_infer mcnn_train cli tests benchmarks
 
-test: install lint
+test: install .stamp-chromium lint
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: install lint

@@ -78,6 +78,15 @@ class ModelCard:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "model card") -> ModelCard:
         """Validate and build a card; raises ModelCardError naming the key and the problem."""
+        try:
+            return cls._from_dict(data, source)
+        except ModelCardError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            raise ModelCardError(f"{source} has a value of the wrong type or form ({exc})") from exc
+
+    @classmethod
+    def _from_dict(cls, data: Mapping[str, Any], source: str) -> ModelCard:
         if not isinstance(data, Mapping):
             raise ModelCardError(f"{source} is a {type(data).__name__}, expected a JSON object")
         required = {

@@ -62,12 +62,17 @@ def _open(path: str | os.PathLike[str]) -> tifffile.TiffFile:
 
 
 def _check_page(path: str | os.PathLike[str], tif: tifffile.TiffFile) -> tifffile.TiffPage:
-    if not tif.pages:
-        raise ImageReadError(f"image {path} has no image pages (expected one 2-D image)")
-    page = tif.pages.first
-    shape = tuple(int(n) for n in page.shape)
-    squeezed = tuple(n for n in shape if n != 1)
-    if len(squeezed) != 2:
+    try:
+        if not tif.pages:
+            raise ImageReadError(f"image {path} has no image pages (expected one 2-D image)")
+        page = tif.pages.first
+        shape = tuple(int(n) for n in page.shape)
+        dtype = page.dtype
+    except ImageReadError:
+        raise
+    except Exception as exc:  # a corrupt header can fail anywhere inside tifffile
+        raise ImageReadError(f"image {path} has a corrupt TIFF header ({_reason(exc)})") from exc
+    if len(_plane_shape(shape)) != 2:
         raise ImageReadError(
             f"image {path} has shape {shape} (expected a single-channel 2-D image, one file per channel)"
         )
@@ -77,19 +82,29 @@ def _check_page(path: str | os.PathLike[str], tif: tifffile.TiffFile) -> tifffil
             f"image {path} declares {shape[-2]}x{shape[-1]} = {pixels} pixels, more than the limit of "
             f"{MAX_PIXELS} (set HCS_MAX_IMAGE_PIXELS to raise it)"
         )
-    if page.dtype is None or np.dtype(page.dtype).type not in SUPPORTED_DTYPES:
+    if dtype is None or np.dtype(dtype).type not in SUPPORTED_DTYPES:
         raise ImageReadError(
-            f"image {path} has pixel type {page.dtype} (expected one of "
+            f"image {path} has pixel type {dtype} (expected one of "
             f"{', '.join(np.dtype(t).name for t in SUPPORTED_DTYPES)})"
         )
     return page
+
+
+def _plane_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(H, W) of a page shape such as (H, W), (1, H, W) or (H, W, 1); other shapes unchanged."""
+    shape = tuple(shape)
+    while len(shape) > 2 and shape[0] == 1:
+        shape = shape[1:]
+    while len(shape) > 2 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
 
 
 def image_info(path: str | os.PathLike[str]) -> ImageInfo:
     """Read only the header of a TIFF and return its size and bit depth."""
     with _open(path) as tif:
         page = _check_page(path, tif)
-        height, width = (n for n in page.shape if n != 1)
+        height, width = _plane_shape(page.shape)
         dtype = np.dtype(page.dtype)
         return ImageInfo(int(height), int(width), dtype.name, dtype.itemsize * 8)
 
@@ -115,7 +130,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             data = page.asarray()
         except Exception as exc:
             raise ImageReadError(f"image {path} could not be decoded ({_reason(exc)})") from exc
-    data = np.squeeze(data)
+    data = data.reshape(_plane_shape(data.shape))
     if data.ndim != 2:
         raise ImageReadError(f"image {path} decoded to shape {data.shape} (expected a 2-D image)")
     if data.dtype == np.float64:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from mcnn_infer.errors import PlateError
+
 
 @dataclass(frozen=True)
 class ChannelFile:
@@ -35,6 +37,14 @@ class ChannelFile:
     path: Path
     timepoint: int = 1
     plane: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("site", "timepoint", "plane"):
+            value = getattr(self, name)
+            if value < 1:
+                raise PlateError(
+                    f"{name} {value} in {self.path.name} is not a positive number (expected 1 or more)"
+                )
 
     @property
     def field_key(self) -> tuple[str, str, int, int, int]:

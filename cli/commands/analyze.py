@@ -1,0 +1,76 @@
+"""``hcs analyze``: plate QC, heatmaps, MoA calls, potency and profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from mcnn_infer.analysis.errors import AnalysisError
+
+
+@click.command("analyze")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--readout",
+    type=click.Choice(["model", "translocation"]),
+    default="model",
+    show_default=True,
+    help="model: PATH is an `hcs score` results folder. translocation: PATH is a plate folder "
+    "scored with the classical nuclear-translocation readout (needs --plate-map and --out).",
+)
+@click.option(
+    "--truth",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="truth_compounds.csv of hcs synth: report EC50 fold-errors.",
+)
+@click.option(
+    "--qc-class",
+    help="Class whose probability is the Z' score (default: the class of the positive controls).",
+)
+@click.option(
+    "--response-class", help="Class whose probability is fitted for every compound (default: per compound)."
+)
+@click.option("--heatmap-class", help="Class of the score heatmaps (default: the QC class).")
+@click.option(
+    "--normalize",
+    type=click.Choice(["none", "dmso"]),
+    default="none",
+    show_default=True,
+    help="Profile normalisation.",
+)
+@click.option(
+    "--plate-map",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Plate map CSV (translocation readout).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (translocation readout; results go to OUT/analysis).",
+)
+def command(
+    path, readout, truth, qc_class, response_class, heatmap_class, normalize, plate_map, out_dir
+) -> None:
+    """Analyse PATH and write tables and figures to <folder>/analysis/."""
+    if readout == "translocation":
+        if plate_map is None or out_dir is None:
+            raise AnalysisError(f"--readout translocation on {path}: --plate-map and --out are required")
+        from mcnn_infer.analysis.translocation import analyze_translocation
+
+        result = analyze_translocation(path, plate_map, out_dir)
+    else:
+        from mcnn_infer.analysis.pipeline import analyze
+
+        result = analyze(
+            path,
+            out_dir=out_dir,
+            qc_class=qc_class,
+            response_class=response_class,
+            heatmap_class=heatmap_class,
+            truth=truth,
+            normalize=normalize,
+        )
+    Console(stderr=True).print(f"analysis written to {result.out_dir}", markup=False)

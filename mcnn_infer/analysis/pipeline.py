@@ -1,0 +1,475 @@
+"""``hcs analyze``: read the scoring outputs, write QC, heatmaps, MoA calls, potency, profiles and
+evaluation to ``RESULTS_DIR/analysis/`` with a ``summary.json`` index the report renders."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from mcnn_infer import atomic
+from mcnn_infer.analysis import evaluate as ev
+from mcnn_infer.analysis.errors import AnalysisError
+from mcnn_infer.analysis.heatmaps import class_heatmap, score_heatmap
+from mcnn_infer.analysis.io import (
+    ANALYSIS_DIRNAME,
+    PROB_PREFIX,
+    SUMMARY_NAME,
+    ScoringResults,
+    read_scoring_results,
+    write_json,
+)
+from mcnn_infer.analysis.moa import MIN_CONFIDENCE, call_moa, classifier_accuracy
+from mcnn_infer.analysis.potency import fold_errors, plot_dose_response, potency_table
+from mcnn_infer.analysis.profiles import NORMALIZATIONS, week_batch, well_profiles
+from mcnn_infer.analysis.qc import Z_PRIME_ACCEPT, field_qc_summary, plate_qc, plot_control_distributions
+
+
+@dataclass
+class AnalysisResult:
+    """What an analysis wrote: ``out_dir`` (the ``analysis/`` folder) and its ``summary`` index."""
+
+    out_dir: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary_path(self) -> Path:
+        """Path of ``summary.json``."""
+        return self.out_dir / SUMMARY_NAME
+
+
+class RateColumn(ProgressColumn):
+    """Items per second of a task (blank until known)."""
+
+    def render(self, task: Task) -> Text:
+        """Render the rate as ``N.N/s``."""
+        return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
+
+
+def progress_bar() -> Progress:
+    """A rich progress bar with count, rate and ETA, written to stderr."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def safe_name(value: object) -> str:
+    """A file-name-safe version of ``value`` (letters, digits, ``._-``)."""
+    text = re.sub(r"[^A-Za-z0-9._-]+", "_", str(value)).strip("._")
+    return text or "unnamed"
+
+
+def now_iso() -> str:
+    """Current UTC time, ISO 8601."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_qc(
+    wells: pd.DataFrame, score_column: str, out_dir: Path, threshold: float = Z_PRIME_ACCEPT
+) -> dict:
+    """Write ``qc_plates.csv`` and ``qc_controls.png``; return the summary entry."""
+    table = plate_qc(wells, score_column, threshold)
+    atomic.write_table(table, out_dir / "qc_plates.csv")
+    plot_control_distributions(
+        wells, score_column, out_dir / "qc_controls.png", title=f"control distributions: {score_column}"
+    )
+    return {
+        "score": score_column,
+        "threshold": threshold,
+        "table": "qc_plates.csv",
+        "control_plot": "qc_controls.png",
+        "plates": table.to_dict("records"),
+    }
+
+
+def write_potency(
+    points: pd.DataFrame,
+    out_dir: Path,
+    *,
+    group: str,
+    x_is_log10_conc: bool,
+    x_label: str,
+    y_label: str,
+    truth: pd.DataFrame | None = None,
+) -> dict:
+    """Fit a 4PL per group, write ``potency.csv`` and ``dose_response/<group>.png``; return the summary entry.
+
+    ``points`` has one row per well: ``group, x, y`` and optionally ``response_class``.
+    """
+    groups = points[group].nunique()
+    plots: dict[str, str] = {}
+    with progress_bar() as bar:
+        task = bar.add_task("4PL fits", total=groups)
+        table, fits = potency_table(
+            points,
+            group=group,
+            x="x",
+            y="y",
+            x_is_log10_conc=x_is_log10_conc,
+            progress=lambda: bar.advance(task),
+        )
+        task2 = bar.add_task("dose-response plots", total=groups)
+        for key, grp in points.groupby(group, sort=True):
+            rel = f"dose_response/{safe_name(key)}.png"
+            cls = grp["response_class"].iloc[0] if "response_class" in grp.columns else None
+            plot_dose_response(
+                grp["x"].to_numpy(float),
+                grp["y"].to_numpy(float),
+                fits[key],
+                out_dir / rel,
+                title=f"{group} {key}" + (f" — P({cls})" if cls else ""),
+                x_label=x_label,
+                y_label=y_label if not cls else f"P({cls})",
+            )
+            plots[str(key)] = rel
+            bar.advance(task2)
+    atomic.write_table(table, out_dir / "potency.csv")
+    entry: dict[str, Any] = {
+        "group": group,
+        "table": "potency.csv",
+        "plots": plots,
+        "x_label": x_label,
+        "y_label": y_label,
+        "n_fits": len(table),
+        "n_trusted": int(table["trusted"].sum()) if len(table) else 0,
+    }
+    if truth is not None:
+        fe = fold_errors(table, truth, group=group)
+        atomic.write_table(fe, out_dir / "potency_vs_truth.csv")
+        trusted = fe[fe["trusted"] & np.isfinite(fe["fold_error"])]
+        entry["truth"] = {
+            "table": "potency_vs_truth.csv",
+            "n_compared": len(fe),
+            "median_fold_error_all": float(fe["fold_error"].median()) if len(fe) else float("nan"),
+            "median_fold_error_trusted": float(trusted["fold_error"].median())
+            if len(trusted)
+            else float("nan"),
+            "n_trusted": len(trusted),
+        }
+    return entry
+
+
+def read_truth(path: str | Path) -> pd.DataFrame:
+    """Read ``truth_compounds.csv`` (``compound, moa, ec50_uM, hill_slope``) and check its columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise AnalysisError(f"{path}: truth file not found; expected truth_compounds.csv from hcs synth")
+    truth = pd.read_csv(path)
+    for col in ("compound", "ec50_uM"):
+        if col not in truth.columns:
+            raise AnalysisError(
+                f"{path}: column {col!r} missing; expected compound, moa, ec50_uM, hill_slope"
+            )
+    truth["ec50_uM"] = pd.to_numeric(truth["ec50_uM"], errors="coerce")
+    bad = truth[~(truth["ec50_uM"] > 0)]
+    if len(bad):
+        raise AnalysisError(
+            f"{path}: ec50_uM {bad['ec50_uM'].iloc[0]!r} for compound {bad['compound'].iloc[0]!r}; expected a positive number"
+        )
+    return truth
+
+
+def _model_name(run: dict[str, Any]) -> str | None:
+    model = run.get("model")
+    if isinstance(model, dict):
+        return model.get("model_name") or model.get("name")
+    return run.get("model_name") or (str(model) if model else None)
+
+
+def _class_or_error(name: str | None, classes: list[str], option: str) -> str | None:
+    if name is not None and name not in classes:
+        raise AnalysisError(f"{option} {name!r} is not a model class; expected one of {classes}")
+    return name
+
+
+def _mode_class(wells: pd.DataFrame, role: str) -> str | None:
+    sel = wells.loc[wells["role"] == role, "predicted_class"].dropna()
+    return str(sel.mode().iloc[0]) if len(sel) else None
+
+
+def dose_points(
+    wells: pd.DataFrame, class_names: list[str], negative_class: str | None, response_class: str | None
+) -> pd.DataFrame:
+    """Dose-response points per treated well: ``compound, x`` (log10 µM), ``y`` (probability), ``response_class``.
+
+    Each compound's response class is ``response_class`` when given; otherwise the class with the
+    highest mean probability at the compound's top concentration, excluding ``negative_class``.
+    """
+    treated = wells[(wells["role"] == "treated") & (wells["concentration"] > 0) & wells["compound"].notna()]
+    candidates = [c for c in class_names if c != negative_class] or class_names
+    parts = []
+    for compound, grp in treated.groupby("compound", sort=True):
+        if response_class is None:
+            top = grp[grp["concentration"] == grp["concentration"].max()]
+            cls = max(candidates, key=lambda c: float(top[PROB_PREFIX + c].mean()))
+        else:
+            cls = response_class
+        parts.append(
+            pd.DataFrame(
+                {
+                    "compound": compound,
+                    "x": np.log10(grp["concentration"].to_numpy(float)),
+                    "y": grp[PROB_PREFIX + cls].to_numpy(float),
+                    "response_class": cls,
+                }
+            )
+        )
+    return (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["compound", "x", "y", "response_class"])
+    )
+
+
+def analyze(
+    results_dir: str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    qc_class: str | None = None,
+    response_class: str | None = None,
+    heatmap_class: str | None = None,
+    truth: str | Path | None = None,
+    normalize: str = "none",
+    min_confidence: float = MIN_CONFIDENCE,
+    batch_of: Callable[[str], str] = week_batch,
+) -> AnalysisResult:
+    """Analyse a scoring results folder.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        Folder written by ``hcs score`` (``wells.parquet`` required; ``fields.parquet``,
+        ``embeddings.parquet``, ``run.json`` used when present).
+    out_dir : str or Path, optional
+        Where to write; default ``results_dir/analysis``.
+    qc_class : str, optional
+        Class whose probability is the Z' score; default the class most often predicted in
+        positive-control wells.
+    response_class : str, optional
+        Class whose probability is fitted for every compound; default per compound (see :func:`dose_points`).
+    heatmap_class : str, optional
+        Class of the score heatmaps; default ``qc_class``, else the first class.
+    truth : str or Path, optional
+        ``truth_compounds.csv`` of ``hcs synth``: EC50 fold-errors versus truth are reported.
+    normalize : {"none", "dmso"}
+        Normalisation of the well profiles (see :func:`mcnn_infer.analysis.profiles.well_profiles`).
+    min_confidence : float
+        MoA calls below this mean probability are marked uncertain.
+    batch_of : callable
+        Plate name -> batch, for NSCB.
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    res = read_scoring_results(results_dir)
+    out = Path(out_dir) if out_dir is not None else res.root / ANALYSIS_DIRNAME
+    out.mkdir(parents=True, exist_ok=True)
+    classes = res.class_names
+    _class_or_error(qc_class, classes, "--qc-class")
+    _class_or_error(response_class, classes, "--response-class")
+    _class_or_error(heatmap_class, classes, "--heatmap-class")
+    if normalize not in NORMALIZATIONS:
+        raise AnalysisError(f"--normalize {normalize!r}; expected one of {list(NORMALIZATIONS)}")
+    truth_df = read_truth(truth) if truth is not None else None
+    wells = res.wells
+    summary: dict[str, Any] = {
+        "kind": "model",
+        "source": str(res.root),
+        "created": now_iso(),
+        "model": _model_name(res.run),
+        "classes": classes,
+        "n_plates": int(wells["plate"].nunique()),
+        "n_wells": len(wells),
+        "n_fields": len(res.fields) if res.fields is not None else None,
+        "notes": [],
+    }
+    negative_class = _mode_class(wells, "negative") if res.has_treatments else None
+    if res.has_treatments and qc_class is None:
+        qc_class = _mode_class(wells, "positive")
+    if res.has_treatments and qc_class is not None:
+        summary["qc"] = write_qc(wells, PROB_PREFIX + qc_class, out)
+    else:
+        summary["notes"].append("Plate QC skipped: no positive / negative control wells in the metadata.")
+    if res.fields is not None:
+        flagged = field_qc_summary(res.fields)
+        atomic.write_table(flagged, out / "qc_fields.csv")
+        summary["field_qc"] = {
+            "table": "qc_fields.csv",
+            "n_flagged": len(flagged),
+            "n_fields": len(res.fields),
+        }
+    summary["heatmaps"] = _write_heatmaps(res, out, heatmap_class or qc_class or classes[0])
+    if res.has_treatments:
+        calls = call_moa(wells, classes, min_confidence)
+        atomic.write_table(calls, out / "moa_calls.csv")
+        summary["moa"] = {
+            "table": "moa_calls.csv",
+            "n_treatments": len(calls),
+            "min_confidence": min_confidence,
+        }
+        points = dose_points(wells, classes, negative_class, response_class)
+        if len(points):
+            summary["potency"] = write_potency(
+                points,
+                out,
+                group="compound",
+                x_is_log10_conc=True,
+                x_label="log10 concentration (µM)",
+                y_label="class probability",
+                truth=truth_df,
+            )
+        if res.has_labels:
+            summary["classifier"] = classifier_accuracy(calls)
+    else:
+        summary["notes"].append("MoA calls and potency skipped: the wells have no treatment metadata.")
+    if res.embeddings is not None:
+        profiles = well_profiles(
+            res.embeddings, wells if res.has_treatments else None, normalize=normalize, batch_of=batch_of
+        )
+        atomic.write_table(profiles, out / "profiles.parquet")
+        summary["profiles"] = {
+            "table": "profiles.parquet",
+            "normalize": normalize,
+            "n_wells": len(profiles),
+        }
+        if res.has_labels:
+            summary["evaluation"] = run_evaluation(
+                profiles, out / "evaluation", calls=calls if res.has_treatments else None
+            )
+    write_json(summary, out / SUMMARY_NAME)
+    return AnalysisResult(out, summary)
+
+
+def _write_heatmaps(res: ScoringResults, out: Path, score_class: str) -> list[dict]:
+    items = []
+    plates = sorted(res.wells["plate"].unique())
+    with progress_bar() as bar:
+        task = bar.add_task("plate heatmaps", total=2 * len(plates))
+        for plate in plates:
+            pw = res.wells[res.wells["plate"] == plate]
+            rel = f"heatmaps/{safe_name(plate)}_class.png"
+            class_heatmap(pw, res.class_names, out / rel, title=f"{plate}: predicted class")
+            items.append({"plate": plate, "kind": "class", "column": "predicted_class", "path": rel})
+            bar.advance(task)
+            col = PROB_PREFIX + score_class
+            rel = f"heatmaps/{safe_name(plate)}_{safe_name(col)}.png"
+            score_heatmap(pw, col, out / rel, title=f"{plate}: P({score_class})")
+            items.append({"plate": plate, "kind": "score", "column": col, "path": rel})
+            bar.advance(task)
+    return items
+
+
+def run_evaluation(profiles: pd.DataFrame, out_dir: Path, calls: pd.DataFrame | None = None) -> dict:
+    """NSC / NSCB 1-NN accuracy (+ classifier accuracy from ``calls``) with confusion matrices CSV + PNG.
+
+    Parameters
+    ----------
+    profiles : pandas.DataFrame
+        Well profiles (:func:`mcnn_infer.analysis.profiles.well_profiles`) with MoA labels.
+    out_dir : Path
+        Folder for ``nn_predictions_<mode>.csv``, ``confusion_<mode>.csv|png``, ``evaluation.json``.
+    calls : pandas.DataFrame, optional
+        MoA calls (:func:`mcnn_infer.analysis.moa.call_moa`) for the classifier's own accuracy.
+
+    Returns
+    -------
+    dict
+        ``{"nsc": {...}, "nscb": {...}, "classifier": {...}, "n_treatments": ..., "files": {...}}``.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tp = ev.treatment_profiles(profiles)
+    result: dict[str, Any] = {"n_treatments": len(tp), "files": {}}
+    for mode in ev.MODES:
+        pred = ev.nearest_neighbour_moa(tp, mode)
+        acc = ev.accuracy_of(pred, mode)
+        atomic.write_table(pred, out_dir / f"nn_predictions_{mode}.csv")
+        cm = ev.confusion_matrix(pred["moa"], pred["predicted_moa"])
+        atomic.write_table(cm.reset_index(), out_dir / f"confusion_{mode}.csv")
+        ev.plot_confusion(
+            cm,
+            out_dir / f"confusion_{mode}.png",
+            f"1-NN {mode.upper()}: accuracy {acc.accuracy:.2f} (n={acc.n_queries})",
+        )
+        result[mode] = {
+            "accuracy": acc.accuracy,
+            "n_queries": acc.n_queries,
+            "n_no_reference": acc.n_no_reference,
+        }
+        result["files"][mode] = {
+            "predictions": f"nn_predictions_{mode}.csv",
+            "confusion_csv": f"confusion_{mode}.csv",
+            "confusion_png": f"confusion_{mode}.png",
+        }
+    if calls is not None and "moa" in calls.columns:
+        q = calls[
+            calls["moa"].notna() & ~calls.get("role", pd.Series("treated", index=calls.index)).eq("negative")
+        ]
+        acc = classifier_accuracy(calls)
+        cm = ev.confusion_matrix(q["moa"], q["predicted_moa"])
+        atomic.write_table(cm.reset_index(), out_dir / "confusion_classifier.csv")
+        ev.plot_confusion(
+            cm,
+            out_dir / "confusion_classifier.png",
+            f"classifier: accuracy {acc['accuracy']:.2f} (n={acc['n']})",
+        )
+        result["classifier"] = {"accuracy": acc["accuracy"], "n_queries": acc["n"]}
+        result["files"]["classifier"] = {
+            "confusion_csv": "confusion_classifier.csv",
+            "confusion_png": "confusion_classifier.png",
+        }
+    write_json(result, out_dir / "evaluation.json")
+    return result
+
+
+def evaluate_results(
+    results_dir: str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    normalize: str = "none",
+    batch_of: Callable[[str], str] = week_batch,
+) -> dict:
+    """``hcs evaluate``: NSC / NSCB and classifier accuracy of a labelled results folder.
+
+    Needs ``embeddings.parquet`` and wells with ``moa`` labels. Writes to
+    ``out_dir`` (default ``results_dir/analysis/evaluation``) and returns the evaluation dict.
+    """
+    res = read_scoring_results(results_dir)
+    if res.embeddings is None:
+        raise AnalysisError(
+            f"{res.root / 'embeddings.parquet'}: not found; score with --embeddings to evaluate"
+        )
+    if not (res.has_treatments and res.has_labels):
+        raise AnalysisError(
+            f"{res.root / 'wells.parquet'}: no MoA labels (columns compound, concentration, role, moa); "
+            "expected plates scored with labelled metadata"
+        )
+    out = Path(out_dir) if out_dir is not None else res.root / ANALYSIS_DIRNAME / "evaluation"
+    profiles = well_profiles(res.embeddings, res.wells, normalize=normalize, batch_of=batch_of)
+    calls = call_moa(res.wells, res.class_names)
+    return run_evaluation(profiles, out, calls=calls)

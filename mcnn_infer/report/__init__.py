@@ -1,0 +1,1 @@
+"""Self-contained HTML report of a results folder (``hcs report``)."""

@@ -1,0 +1,307 @@
+"""Render ``RESULTS_DIR/analysis`` into one self-contained HTML file (images as base64 data URIs).
+
+The page uses no scripts and no external resources, so it opens offline in any browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import pandas as pd
+
+from mcnn_infer import atomic
+from mcnn_infer.analysis.errors import AnalysisError
+from mcnn_infer.analysis.io import ANALYSIS_DIRNAME, SUMMARY_NAME
+
+REPORT_NAME = "report.html"
+SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "evaluation")
+_MAX_ROWS = 500
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _img(path: Path, caption: str, width: int | None = None) -> str:
+    if not path.is_file():
+        raise AnalysisError(f"{path}: figure listed in {SUMMARY_NAME} is missing; re-run hcs analyze")
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    style = f' style="width:{width}px"' if width else ""
+    return (
+        f'<figure><img alt="{_esc(caption)}" src="data:image/png;base64,{data}"{style}>'
+        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+    )
+
+
+def _table(df: pd.DataFrame, float_format: str = "{:.3g}") -> str:
+    shown = df.head(_MAX_ROWS)
+    body = shown.to_html(
+        index=False, escape=True, na_rep="", float_format=lambda v: float_format.format(v), border=0
+    )
+    more = f'<p class="note">{len(df) - _MAX_ROWS} more rows in the CSV.</p>' if len(df) > _MAX_ROWS else ""
+    return f'<div class="scroll">{body}</div>{more}'
+
+
+def _kv(items: list[tuple[str, Any]]) -> str:
+    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in items if v is not None)
+    return f'<table class="kv">{rows}</table>'
+
+
+def _section(key: str, title: str, body: str) -> str:
+    return f'<section id="{key}"><h2>{_esc(title)}</h2>\n{body}\n</section>'
+
+
+def _fmt(v: Any) -> str:
+    return (
+        "n/a"
+        if v is None or (isinstance(v, float) and v != v)
+        else f"{v:.3f}"
+        if isinstance(v, float)
+        else str(v)
+    )
+
+
+def _summary(s: dict) -> str:
+    items = [
+        ("analysis", "model scores" if s.get("kind") == "model" else "classical translocation readout"),
+        ("source", s.get("source")),
+        ("model", s.get("model")),
+        ("readout", s.get("readout")),
+        ("plates", s.get("n_plates")),
+        ("wells", s.get("n_wells")),
+        ("fields", s.get("n_fields")),
+        ("created", s.get("created")),
+    ]
+    if s.get("qc"):
+        plates = s["qc"]["plates"]
+        passed = sum(bool(p["passed"]) for p in plates)
+        items.append(("plates passing Z' ≥ 0.5", f"{passed} / {len(plates)}"))
+    if s.get("potency"):
+        items.append(("trusted EC50 fits", f"{s['potency']['n_trusted']} / {s['potency']['n_fits']}"))
+    if s.get("evaluation"):
+        e = s["evaluation"]
+        items.append(
+            ("1-NN MoA accuracy NSC / NSCB", f"{_fmt(e['nsc']['accuracy'])} / {_fmt(e['nscb']['accuracy'])}")
+        )
+    notes = "".join(f'<p class="note">{_esc(n)}</p>' for n in s.get("notes", []))
+    return _kv(items) + notes
+
+
+def _qc(s: dict, root: Path) -> str:
+    qc = s.get("qc")
+    if not qc:
+        return '<p class="note">No control wells: Z\' not computed.</p>'
+    df = pd.read_csv(root / qc["table"])
+    verdict = "".join(
+        f'<p>{_esc(r.plate)}: Z\' = <span class="{"ok" if r.passed else "bad"}">{_fmt(float(r.z_prime))}</span>'
+        f" {'(accepted)' if r.passed else '(below 0.5: ' + _esc(r.flag) + ')'}</p>"
+        for r in df.itertuples()
+    )
+    parts = [
+        f'<p class="note">Z\'-factor from positive vs negative control wells on <b>{_esc(qc["score"])}</b>; '
+        "plates are accepted at Z' ≥ 0.5.</p>",
+        verdict,
+        _table(df),
+        '<div class="figs">' + _img(root / qc["control_plot"], "control distributions") + "</div>",
+    ]
+    fq = s.get("field_qc")
+    if fq:
+        parts.append(
+            f"<h3>Image QC</h3><p>{fq['n_flagged']} of {fq['n_fields']} fields flagged "
+            "(nearly empty, saturated or out of focus).</p>"
+        )
+        flagged = pd.read_csv(root / fq["table"])
+        if len(flagged):
+            parts.append(_table(flagged))
+    return "\n".join(parts)
+
+
+def _heatmaps(s: dict, root: Path) -> str:
+    items = s.get("heatmaps") or []
+    if not items:
+        return '<p class="note">No heatmaps.</p>'
+    figs = "".join(_img(root / h["path"], f"{h['plate']}: {h['column']}", width=560) for h in items)
+    return f'<div class="figs">{figs}</div>'
+
+
+def _moa(s: dict, root: Path) -> str:
+    moa = s.get("moa")
+    if not moa:
+        return '<p class="note">No treatment metadata: MoA calls not made.</p>'
+    df = pd.read_csv(root / moa["table"])
+    keep = [
+        c
+        for c in (
+            "compound",
+            "concentration",
+            "role",
+            "moa",
+            "n_wells",
+            "predicted_moa",
+            "confidence",
+            "well_agreement",
+            "uncertain",
+        )
+        if c in df.columns
+    ]
+    return (
+        f'<p class="note">Per treatment: class with the highest mean probability over its wells; '
+        f"calls with confidence below {moa['min_confidence']} are marked uncertain.</p>" + _table(df[keep])
+    )
+
+
+def _potency(s: dict, root: Path) -> str:
+    pot = s.get("potency")
+    if not pot:
+        return '<p class="note">No dose-response data.</p>'
+    df = pd.read_csv(root / pot["table"]).fillna({"flags": ""})
+    cols = [
+        c
+        for c in (
+            pot["group"],
+            "response_class",
+            "n_points",
+            "n_doses",
+            "ec50_uM",
+            "ec50_x",
+            "ec50_low",
+            "ec50_high",
+            "hill",
+            "bottom",
+            "top",
+            "r2",
+            "trusted",
+            "flags",
+        )
+        if c in df.columns
+    ]
+    parts = [
+        f'<p class="note">4-parameter logistic fit per {_esc(pot["group"])} on {_esc(pot["x_label"])}; '
+        "EC50 with 95% confidence interval. Flags: too_few_points, fit_failed, no_plateau, no_response, "
+        "non_monotone, ci_too_wide.</p>",
+        _table(df[cols]),
+    ]
+    truth = pot.get("truth")
+    if truth:
+        parts.append(
+            f"<h3>EC50 versus truth</h3><p>median fold-error {_fmt(truth['median_fold_error_trusted'])} over "
+            f"{truth['n_trusted']} trusted fits ({_fmt(truth['median_fold_error_all'])} over all "
+            f"{truth['n_compared']}).</p>" + _table(pd.read_csv(root / truth["table"]))
+        )
+    figs = "".join(_img(root / p, f"{pot['group']} {k}", width=420) for k, p in pot["plots"].items())
+    parts.append(f'<div class="figs">{figs}</div>')
+    return "\n".join(parts)
+
+
+def _evaluation(s: dict, root: Path) -> str:
+    e = s.get("evaluation")
+    if not e:
+        return '<p class="note">No MoA labels or embeddings: evaluation not run.</p>'
+    rows = [("treatments", e["n_treatments"])]
+    for mode, label in (
+        ("nsc", "1-NN NSC (not same compound)"),
+        ("nscb", "1-NN NSCB (not same compound or batch)"),
+        ("classifier", "classifier (treatment level)"),
+    ):
+        if mode in e:
+            rows.append((label, f"{_fmt(e[mode]['accuracy'])} (n = {e[mode]['n_queries']})"))
+    figs = "".join(
+        _img(root / "evaluation" / f["confusion_png"], f"confusion matrix: {mode}")
+        for mode, f in e["files"].items()
+    )
+    return (
+        '<p class="note">Treatment-level MoA accuracy as in Ljosa et al. 2013: cosine 1-NN over median '
+        "treatment profiles, DMSO excluded.</p>" + _kv(rows) + f'<div class="figs">{figs}</div>'
+    )
+
+
+_TITLES = {
+    "summary": "Summary",
+    "qc": "Plate QC",
+    "heatmaps": "Plate heatmaps",
+    "moa": "MoA calls",
+    "potency": "Dose-response and EC50",
+    "evaluation": "Evaluation",
+}
+
+
+def render_report(analysis_dir: str | Path) -> str:
+    """Render the HTML text for an ``analysis/`` folder written by ``hcs analyze``.
+
+    Parameters
+    ----------
+    analysis_dir : str or Path
+        Folder holding ``summary.json`` and the tables / figures it lists.
+
+    Returns
+    -------
+    str
+        A complete HTML document with all images embedded.
+    """
+    root = Path(analysis_dir)
+    spath = root / SUMMARY_NAME
+    try:
+        s = json.loads(spath.read_text())
+    except FileNotFoundError as exc:
+        raise AnalysisError(f"{spath}: not found; run hcs analyze first") from exc
+    except json.JSONDecodeError as exc:
+        raise AnalysisError(
+            f"{spath}: invalid JSON ({exc}); expected the summary written by hcs analyze"
+        ) from exc
+    builders = {
+        "summary": lambda: _summary(s),
+        "qc": lambda: _qc(s, root),
+        "heatmaps": lambda: _heatmaps(s, root),
+        "moa": lambda: _moa(s, root),
+        "potency": lambda: _potency(s, root),
+        "evaluation": lambda: _evaluation(s, root),
+    }
+    keys = [k for k in SECTIONS if not (s.get("kind") == "translocation" and k in ("moa", "evaluation"))]
+    sections = "\n".join(_section(k, _TITLES[k], builders[k]()) for k in keys)
+    nav = "".join(f'<a href="#{k}">{_esc(_TITLES[k])}</a>' for k in keys)
+    template = Template(resources.files("mcnn_infer.report").joinpath("template.html").read_text("utf-8"))
+    return template.substitute(
+        title=_esc(f"hcs screening report — {Path(str(s.get('source', root))).name}"),
+        subtitle=_esc(f"{s.get('source', '')} · generated {s.get('created', '')}"),
+        nav=nav,
+        sections=sections,
+    )
+
+
+def write_report(
+    results_dir: str | Path, out: str | Path | None = None, *, analyze_if_missing: bool = True
+) -> Path:
+    """``hcs report``: write ``RESULTS_DIR/report.html`` (or ``out``) from ``RESULTS_DIR/analysis``.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        A scoring results folder, or the output folder of the translocation readout.
+    out : str or Path, optional
+        HTML file to write; default ``results_dir/report.html``.
+    analyze_if_missing : bool
+        Run :func:`mcnn_infer.analysis.pipeline.analyze` first when ``analysis/summary.json`` is absent.
+
+    Returns
+    -------
+    Path
+        The HTML file written (atomically).
+    """
+    root = Path(results_dir)
+    analysis_dir = root / ANALYSIS_DIRNAME
+    if not (analysis_dir / SUMMARY_NAME).is_file():
+        if not analyze_if_missing:
+            raise AnalysisError(f"{analysis_dir / SUMMARY_NAME}: not found; run hcs analyze {root} first")
+        from mcnn_infer.analysis.pipeline import analyze
+
+        analyze(root)
+    text = render_report(analysis_dir)
+    target = Path(out) if out is not None else root / REPORT_NAME
+    atomic.write_text(target, text)
+    return target

@@ -1,0 +1,80 @@
+import importlib.util
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mcnn_infer.analysis.errors import AnalysisError
+from mcnn_infer.report.render import write_report
+
+_spec = importlib.util.spec_from_file_location(
+    "fake_results", Path(__file__).parents[1] / "analysis" / "fake_results.py"
+)
+fake_results = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fake_results)
+
+SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "evaluation")
+
+
+@pytest.fixture(scope="module")
+def report_path(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("rep") / "results"
+    fake_results.write_fake_results(root)
+    return write_report(root)  # runs the analysis first
+
+
+def test_report_is_self_contained(report_path):
+    text = report_path.read_text()
+    for key in SECTIONS:
+        assert f'<section id="{key}">' in text
+    assert "data:image/png;base64," in text
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+    assert "cmpA1" in text and "Week1_100" in text
+
+
+def test_report_escapes_and_errors(tmp_path):
+    root = tmp_path / "r"
+    fake_results.write_fake_results(root)
+    import pandas as pd
+
+    wells = pd.read_parquet(root / "wells.parquet")
+    wells.loc[wells["compound"] == "cmpA1", "compound"] = "<b>evil</b>"
+    wells.to_parquet(root / "wells.parquet", index=False)
+    text = write_report(root).read_text()
+    assert "<b>evil</b>" not in text and "&lt;b&gt;evil&lt;/b&gt;" in text
+    with pytest.raises(AnalysisError, match="run hcs analyze"):
+        write_report(tmp_path / "empty", analyze_if_missing=False)
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(report_path, tmp_path):
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium is not installed (make test installs it: apt-get install chromium)")
+    args = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [*args, "--dump-dom", report_path.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for key in SECTIONS:
+        assert f'id="{key}"' in dom.stdout
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [*args, "--window-size=1200,1600", f"--screenshot={shot}", report_path.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 10_000
