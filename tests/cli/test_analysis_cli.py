@@ -1,18 +1,13 @@
-import importlib.util
 import json
-from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
 from hcs_cli.main import _group
 
-_spec = importlib.util.spec_from_file_location(
-    "fake_results", Path(__file__).parents[1] / "mcnn_infer" / "analysis" / "fake_results.py"
-)
-fake_results = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake_results)
+from tests.conftest import SHARED_DATA
+from tests.mcnn_infer.analysis import fake_results
 
-SBS = "/work/shared/data/sbs96"
+SBS = str(SHARED_DATA / "sbs96")
 
 
 def test_analyze_evaluate_report_on_fake_results(tmp_path):

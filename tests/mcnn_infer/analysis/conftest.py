@@ -1,7 +1,8 @@
 from pathlib import Path
 
 import pytest
-from fake_results import write_fake_results
+
+from tests.mcnn_infer.analysis.fake_results import write_fake_results
 
 
 @pytest.fixture

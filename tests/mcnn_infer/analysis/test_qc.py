@@ -6,8 +6,11 @@ from scipy import ndimage as ndi
 
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.qc import blurry_flags, field_qc_summary, image_qc, plate_qc, z_prime
+from tests.conftest import SHARED_DATA
 
-BBBC021_FIELD = "/work/shared/data/bbbc021/Week1_150607_C02_s3_w1E54F0108-F44A-4F6E-9637-6A9DE80F0823.tif"
+BBBC021_FIELD = str(
+    SHARED_DATA / "bbbc021" / "Week1_150607_C02_s3_w1E54F0108-F44A-4F6E-9637-6A9DE80F0823.tif"
+)
 
 
 def test_z_prime_matches_formula():

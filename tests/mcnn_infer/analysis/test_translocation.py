@@ -5,8 +5,9 @@ import tifffile
 
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.translocation import nuclear_translocation_score, read_plate_map
+from tests.conftest import SHARED_DATA
 
-SBS = "/work/shared/data/sbs96"
+SBS = str(SHARED_DATA / "sbs96")
 
 
 def _cells(nuclear: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,3 @@
-import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -7,12 +6,7 @@ import pytest
 
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.report.render import write_report
-
-_spec = importlib.util.spec_from_file_location(
-    "fake_results", Path(__file__).parents[1] / "analysis" / "fake_results.py"
-)
-fake_results = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake_results)
+from tests.mcnn_infer.analysis import fake_results
 
 SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "evaluation")
 
