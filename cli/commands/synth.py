@@ -1,0 +1,171 @@
+"""`hcs synth OUT`: generate synthetic BBBC021-like plates with known ground truth."""
+
+from __future__ import annotations
+
+import re
+
+import click
+from hcs_cli.console import make_console
+
+from mcnn_infer.errors import ConfigError
+from mcnn_infer.synth import MOAS, synthesize
+
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def _parse_size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, int]:
+    match = _SIZE_RE.match(value)
+    if not match:
+        raise click.BadParameter(f"{value!r} is not HxW (expected e.g. 256x320 or 1024x1280)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise ConfigError(f"{value!r} lists nothing (expected comma-separated names)")
+    return items
+
+
+@click.command("synth")
+@click.argument("out", type=click.Path(file_okay=False, path_type=str))
+@click.option(
+    "--like",
+    type=click.Choice(["simple", "bbbc021"]),
+    default="simple",
+    show_default=True,
+    help="Reproduce the real BBBC021 design, or build a simple dose-response screen.",
+)
+@click.option(
+    "--plates", type=click.IntRange(min=1), help="Number of plates (bbbc021: the first N in week order)."
+)
+@click.option(
+    "--plate",
+    "plate_names",
+    multiple=True,
+    help="A BBBC021 plate to generate (repeatable), e.g. Week1_22123.",
+)
+@click.option("--wells", help="bbbc021: comma-separated wells to keep, e.g. B02,C05.")
+@click.option(
+    "--sites", type=click.IntRange(min=1), help="Sites per well (bbbc021: first N of 4; simple: default 1)."
+)
+@click.option(
+    "--size", default="1024x1280", show_default=True, callback=_parse_size, help="Image size HxW in pixels."
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed; the same seed gives identical files."
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--compounds-per-moa", type=click.IntRange(min=1), default=2, show_default=True, help="simple mode."
+)
+@click.option(
+    "--concentrations",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="simple mode: doses per compound, log-spaced over 0.01-30 µM.",
+)
+@click.option("--replicates", type=click.IntRange(min=1), default=2, show_default=True, help="simple mode.")
+@click.option(
+    "--controls",
+    type=click.IntRange(min=0),
+    default=8,
+    show_default=True,
+    help="simple mode: DMSO (negative control) wells per plate.",
+)
+@click.option(
+    "--positive-controls",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="simple mode: positive control (PC-taxol) wells per plate.",
+)
+@click.option("--moas", help=f"simple mode: comma-separated subset of MoAs ({'; '.join(MOAS)}).")
+@click.option(
+    "--unannotated",
+    type=click.Choice(["skip", "dmso-like"]),
+    default="skip",
+    show_default=True,
+    help="bbbc021: compounds without any MoA annotation are skipped (listed in skipped_fields.csv) "
+    "or rendered DMSO-like with MoA 'unannotated'.",
+)
+@click.option(
+    "--metadata",
+    "metadata_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=str),
+    help="bbbc021: folder with BBBC021_v1_image.csv and BBBC021_v1_moa.csv (default: the copies shipped).",
+)
+@click.option(
+    "--preview/--no-preview",
+    default=False,
+    show_default=True,
+    help="Also write preview.png: one field per MoA at its strongest dose.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a synthetic screen already in OUT.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def command(
+    out: str,
+    like: str,
+    plates: int | None,
+    plate_names: tuple[str, ...],
+    wells: str | None,
+    sites: int | None,
+    size: tuple[int, int],
+    seed: int,
+    workers: int,
+    compounds_per_moa: int,
+    concentrations: int,
+    replicates: int,
+    controls: int,
+    positive_controls: int,
+    moas: str | None,
+    unannotated: str,
+    metadata_dir: str | None,
+    preview: bool,
+    overwrite: bool,
+    progress: bool,
+) -> None:
+    """Generate synthetic BBBC021-like plates (16-bit TIFFs, BBBC021 CSVs, ground truth) in OUT."""
+    console = make_console()
+    result = synthesize(
+        out,
+        like=like,
+        plates=plates,
+        plate_names=plate_names,
+        wells=_split(wells),
+        sites=sites,
+        size=size,
+        seed=seed,
+        workers=workers,
+        compounds_per_moa=compounds_per_moa,
+        concentrations=concentrations,
+        replicates=replicates,
+        controls=controls,
+        positive_controls=positive_controls,
+        moas=_split(moas),
+        unannotated=unannotated,
+        metadata_dir=metadata_dir,
+        preview=preview,
+        overwrite=overwrite,
+        progress=progress,
+    )
+    truth = result.truth_fields
+    console.print(
+        f"wrote {result.n_fields} fields ({truth['plate'].nunique()} plates, {truth['well'].nunique()} wells, "
+        f"{size[0]}x{size[1]}, 3 channels) to {result.out_dir} in {result.seconds:.1f} s "
+        f"({result.fields_per_second:.1f} fields/s)"
+    )
+    skipped = result.design.skipped
+    if len(skipped):
+        names = ", ".join(sorted(skipped["compound"].unique())[:8])
+        console.print(
+            f"[yellow]skipped {len(skipped)} fields of {skipped['compound'].nunique()} compound(s) without a MoA "
+            f"annotation ({names}...); listed in skipped_fields.csv[/]"
+        )
+    for key, path in result.files.items():
+        console.print(f"  {key}: {path}", markup=False)
+    if result.preview is not None:
+        console.print(f"  preview: {result.preview}", markup=False)
