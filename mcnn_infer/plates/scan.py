@@ -106,7 +106,7 @@ def scan_plate(
     LayoutError
         No known layout matches the file names (the message lists the layouts tried).
     """
-    source = Path(path).absolute()
+    source = Path(os.path.abspath(path))
     if not source.exists():
         raise PlateError(f"plate path {source} does not exist (expected a plate folder or a manifest CSV)")
     if layout == MANIFEST or (layout is None and source.is_file()):
