@@ -1,0 +1,120 @@
+"""``hcs score``: score plate folders on CPU cores (see mcnn_infer.scoring.pipeline.score_plates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from mcnn_infer.scoring.options import ON_ERROR, ScoreOptions, parse_channel_map
+from mcnn_infer.scoring.pipeline import score_plates
+from mcnn_infer.scoring.shard import resolve_shard
+
+
+@click.command("score")
+@click.argument("plate_dirs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="RESULTS_DIR for fields/wells/treatments tables (resumed if it holds an unfinished run).",
+)
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Exported model folder (default: $HCS_MODEL_DIR or models/mcnn-small-synth).",
+)
+@click.option(
+    "--backend", type=click.Choice(["openvino", "onnxruntime"]), default="openvino", show_default=True
+)
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@click.option(
+    "--metadata",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="BBBC021 image CSV or plate map CSV (repeatable); adds treatments.",
+)
+@click.option("--positive", multiple=True, help="Positive-control compound (repeatable).")
+@click.option("--embeddings/--no-embeddings", default=False, help="Also write embeddings.parquet.")
+@click.option(
+    "--shard",
+    "shard_text",
+    metavar="I/N",
+    help="Score shard I of N (0-based); default: rank/size from mpirun or horovodrun, else all.",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(ON_ERROR),
+    default="skip",
+    show_default=True,
+    help="skip: record a bad field with its reason; fail: stop naming the file.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Fields per inference request (default: from the model size).",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Image loading threads (default: CPU cores, max 8)."
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), help="Inference threads (default: the runtime's choice)."
+)
+@click.option("--channel-map", help="Model channel to plate channel, e.g. DAPI=w1,Tubulin=w2,Actin=w4.")
+@click.option(
+    "--allow-bit-depth-mismatch", is_flag=True, help="Score images whose bit depth differs from the card."
+)
+@click.option("--overwrite", is_flag=True, help="Discard earlier results in --out instead of resuming.")
+@click.option(
+    "--flush-every",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Fields per result part written to RESULTS_DIR/.parts (resume granularity).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars or summary.")
+def command(
+    plate_dirs,
+    out_dir,
+    model_dir,
+    backend,
+    precision,
+    metadata,
+    positive,
+    embeddings,
+    shard_text,
+    on_error,
+    batch_size,
+    workers,
+    threads,
+    channel_map,
+    allow_bit_depth_mismatch,
+    overwrite,
+    flush_every,
+    quiet,
+):
+    """Score PLATE_DIR... with an exported model on CPU cores (OpenVINO or ONNX Runtime)."""
+    options = ScoreOptions(
+        backend=backend,
+        precision=precision,
+        batch_size=batch_size,
+        workers=workers,
+        threads=threads,
+        on_error=on_error,
+        embeddings=embeddings,
+        metadata=[str(m) for m in metadata],
+        positive=list(positive),
+        channel_map=parse_channel_map(channel_map),
+        allow_bit_depth_mismatch=allow_bit_depth_mismatch,
+        overwrite=overwrite,
+        flush_every=flush_every,
+    )
+    console = None if quiet else Console(stderr=True)
+    summary = score_plates(plate_dirs, out_dir, model_dir, options, resolve_shard(shard_text), console)
+    click.echo(
+        f"{summary.counts['ok']} fields scored, {summary.counts['skipped']} skipped, {summary.counts['wells']} wells "
+        f"-> {summary.out_dir} ({summary.fields_per_second:.1f} fields/s this run)"
+    )

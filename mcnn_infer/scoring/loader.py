@@ -1,0 +1,195 @@
+"""Decode, check, image-QC and preprocess fields in worker threads, in order, in batches.
+
+tifffile decoding and the numpy resize/normalise release the GIL, so a thread pool keeps
+several cores busy. At most ``max_inflight`` fields are being read or waiting at any time,
+so memory does not grow with the plate.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mcnn_infer.card import ModelCard
+from mcnn_infer.errors import HcsError, ImageReadError
+from mcnn_infer.images import read_field
+from mcnn_infer.preprocess import preprocess_field
+
+
+def _image_qc_hook() -> Callable[[np.ndarray], dict[str, Any]] | None:
+    """The analysis engineer's cheap per-field image QC, if installed."""
+    try:
+        from mcnn_infer.analysis.qc import image_qc
+    except ImportError:
+        return None
+    return image_qc
+
+
+def qc_columns(raw: np.ndarray, image_qc: Callable[[np.ndarray], dict[str, Any]] | None) -> dict[str, Any]:
+    """``qc_*`` columns of one raw (H, W, C) field (``qc_blurry`` needs the plate: see assembly)."""
+    if image_qc is None:
+        return {}
+    measures = image_qc(raw)
+    return {
+        "qc_empty": bool(measures["qc_empty"]),
+        "qc_saturated": bool(measures["qc_saturated"]),
+        "qc_fg_fraction": float(measures["fg_fraction"]),
+        "qc_sat_fraction": float(measures["sat_fraction"]),
+        "qc_focus": float(measures["focus"]),
+    }
+
+
+@dataclass
+class FieldJob:
+    """One field to score: its global index and channel file paths in model channel order."""
+
+    index: int
+    paths: list[str]
+
+
+@dataclass
+class LoadedField:
+    """A field after loading: the model input or the reason it was skipped.
+
+    Attributes
+    ----------
+    index : int
+    tensor : numpy.ndarray or None
+        float32 (height, width, C) in [0, 1], None when the field was skipped.
+    qc : dict
+        ``qc_*`` columns (empty when the image could not be read).
+    reason : str
+        Why the field was skipped ('' when loaded).
+    """
+
+    index: int
+    tensor: np.ndarray | None
+    qc: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+    error: HcsError | None = None
+
+
+@dataclass
+class Batch:
+    """Up to ``batch_size`` loaded fields stacked for inference, plus the fields skipped meanwhile.
+
+    Attributes
+    ----------
+    indices : list of int
+        Global field indices of the rows of ``tensor``.
+    tensor : numpy.ndarray
+        float32 (len(indices), height, width, C), NHWC.
+    qc : list of dict
+        ``qc_*`` columns per row.
+    skipped : list of LoadedField
+        Fields that failed to load since the previous batch.
+    """
+
+    indices: list[int]
+    tensor: np.ndarray
+    qc: list[dict[str, Any]]
+    skipped: list[LoadedField]
+
+
+class FieldPreparer:
+    """Turn channel paths into model input following the card (callable from any thread)."""
+
+    def __init__(self, card: ModelCard, allow_bit_depth_mismatch: bool = False) -> None:
+        self.card = card
+        self.size = card.input.size
+        self.allow_bit_depth_mismatch = allow_bit_depth_mismatch
+        self.image_qc = _image_qc_hook()
+
+    def __call__(self, job: FieldJob) -> LoadedField:
+        try:
+            raw = read_field(job.paths)
+            expected = self.card.input.bit_depth
+            if expected and not self.allow_bit_depth_mismatch and raw.dtype.itemsize * 8 != expected:
+                raise ImageReadError(
+                    f"image {job.paths[0]} is {raw.dtype} ({raw.dtype.itemsize * 8}-bit) but model "
+                    f"{self.card.model_name} was trained on {expected}-bit images "
+                    "(pass --allow-bit-depth-mismatch to score anyway)"
+                )
+            qc = qc_columns(raw, self.image_qc)
+            tensor = preprocess_field(raw, self.card.normalization, self.size)
+        except HcsError as exc:
+            return LoadedField(job.index, None, {}, " ".join(str(exc).split()), exc)
+        return LoadedField(job.index, tensor, qc)
+
+
+def iter_batches(
+    jobs: Iterable[FieldJob],
+    prepare: Callable[[FieldJob], LoadedField],
+    batch_size: int,
+    input_shape: Sequence[int],
+    workers: int,
+    max_inflight: int,
+    fail_fast: bool = False,
+) -> Iterator[Batch]:
+    """Load fields in a thread pool and yield them in job order as batches.
+
+    Parameters
+    ----------
+    jobs : iterable of FieldJob
+    prepare : callable
+        FieldJob -> LoadedField (e.g. :class:`FieldPreparer`).
+    batch_size : int
+        Fields per batch (the last batch may be smaller).
+    input_shape : (height, width, channels)
+    workers : int
+        Threads.
+    max_inflight : int
+        Fields submitted but not yet batched, at most (bounds memory).
+    fail_fast : bool
+        Raise the first load error instead of recording the field as skipped.
+
+    Raises
+    ------
+    HcsError
+        With ``fail_fast``, the error of the first field that could not be loaded.
+    """
+    max_inflight = max(int(max_inflight), 1)
+    pending: deque[Future[LoadedField]] = deque()
+    source = iter(jobs)
+    exhausted = False
+    rows: list[LoadedField] = []
+    skipped: list[LoadedField] = []
+
+    def emit() -> Batch:
+        tensor = np.empty((len(rows), *input_shape), dtype=np.float32)
+        for k, item in enumerate(rows):
+            tensor[k] = item.tensor
+        batch = Batch([r.index for r in rows], tensor, [r.qc for r in rows], list(skipped))
+        rows.clear()
+        skipped.clear()
+        return batch
+
+    pool = ThreadPoolExecutor(max_workers=max(1, int(workers)), thread_name_prefix="hcs-load")
+    try:
+        while True:
+            while not exhausted and len(pending) < max_inflight:
+                job = next(source, None)
+                if job is None:
+                    exhausted = True
+                    break
+                pending.append(pool.submit(prepare, job))
+            if not pending:
+                break
+            item = pending.popleft().result()
+            if item.tensor is None:
+                if fail_fast and item.error is not None:
+                    raise item.error
+                skipped.append(item)
+            else:
+                rows.append(item)
+            if len(rows) >= batch_size:
+                yield emit()
+        if rows or skipped:
+            yield emit()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

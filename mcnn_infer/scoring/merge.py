@@ -1,0 +1,125 @@
+"""``hcs merge``: combine the outputs of sharded ``hcs score`` runs into one results folder.
+
+The merged tables equal those of one unsharded run: fields are concatenated and put in
+canonical order, ``qc_blurry`` is recomputed over whole plates, and wells and treatments are
+aggregated again from the fields.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mcnn_infer.errors import ConfigError
+from mcnn_infer.scoring.assemble import finish_fields, treatment_frame, write_outputs
+from mcnn_infer.scoring.tables import KEYS, canonical_order
+
+
+def _read_run(folder: Path) -> dict[str, Any]:
+    file = folder / "run.json"
+    if not file.is_file():
+        raise ConfigError(
+            f"{folder} has no run.json (expected the RESULTS_DIR of a finished `hcs score --shard i/n` run; "
+            "re-run that shard to finish it)"
+        )
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{file} is not valid JSON ({exc})") from exc
+
+
+def merge_results(
+    shard_dirs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], allow_missing: bool = False
+) -> dict[str, int]:
+    """Merge shard results folders into ``out_dir``.
+
+    Parameters
+    ----------
+    shard_dirs : sequence of path
+        RESULTS_DIRs of ``hcs score --shard i/n`` runs of one plate set with one model.
+    out_dir : path
+        Where the merged ``fields``, ``wells``, ``treatments``, ``embeddings`` and ``run.json`` go.
+    allow_missing : bool
+        Merge even if some shards of ``n`` are absent (their wells are then missing).
+
+    Returns
+    -------
+    dict
+        Row counts of the merged tables.
+
+    Raises
+    ------
+    ConfigError
+        A folder is not a finished run, runs used different models or options, a shard is
+        given twice or missing, or a field occurs in two shards.
+    """
+    folders = [Path(d) for d in shard_dirs]
+    if not folders:
+        raise ConfigError("no shard results folder given (expected RESULTS_DIRs of `hcs score --shard i/n`)")
+    runs = [_read_run(f) for f in folders]
+    first = runs[0]
+    for folder, run in zip(folders[1:], runs[1:], strict=True):
+        for key in ("model", "plates"):
+            if run.get(key) != first.get(key):
+                raise ConfigError(
+                    f"{folder} was scored with a different {key} than {folders[0]} (expected shards of one run)"
+                )
+        a = {k: v for k, v in run["options"].items() if k not in ("overwrite", "workers", "threads")}
+        b = {k: v for k, v in first["options"].items() if k not in ("overwrite", "workers", "threads")}
+        if a != b:
+            changed = sorted(k for k in a if a[k] != b.get(k))
+            raise ConfigError(f"{folder} used other options than {folders[0]} ({', '.join(changed)})")
+    counts = {run["shard"]["count"] for run in runs}
+    if len(counts) != 1:
+        raise ConfigError(f"the folders come from different shard counts {sorted(counts)} (expected one n)")
+    n = counts.pop()
+    indices = [run["shard"]["index"] for run in runs]
+    dupes = sorted({i for i in indices if indices.count(i) > 1})
+    if dupes:
+        raise ConfigError(f"shard {dupes[0]}/{n} is given twice (expected each shard once)")
+    missing = sorted(set(range(n)) - set(indices))
+    if missing and not allow_missing:
+        raise ConfigError(
+            f"shards {', '.join(f'{i}/{n}' for i in missing)} are missing (pass their results folders, "
+            "or --allow-missing to merge a partial set)"
+        )
+    model = first["model"]
+    class_names = model["class_names"]
+    fields = pd.concat([pd.read_parquet(f / "fields.parquet") for f in folders], ignore_index=True)
+    scored = fields[fields["timepoint"] > 0]
+    dup = scored.duplicated(KEYS)
+    if dup.any():
+        row = scored[dup].iloc[0]
+        raise ConfigError(
+            f"field plate {row['plate']} well {row['well']} site {row['site']} occurs in two shard folders "
+            "(expected disjoint shards)"
+        )
+    channels = [c[len("path_") :] for c in fields.columns if c.startswith("path_")]
+    fields = finish_fields(fields, channels, class_names)
+    wells = [pd.read_parquet(f / "wells.parquet") for f in folders]
+    treatments = None
+    if all(treatment_frame(w) is not None for w in wells):
+        treatments = pd.concat([treatment_frame(w) for w in wells], ignore_index=True)
+    embeddings = None
+    if all((f / "embeddings.parquet").is_file() for f in folders) and first["options"].get("embeddings"):
+        emb = pd.concat([pd.read_parquet(f / "embeddings.parquet") for f in folders], ignore_index=True)
+        embeddings = canonical_order(emb.assign(reason="")).drop(columns="reason")
+    run_info = {
+        **{k: v for k, v in first.items() if k not in ("counts", "shard", "fingerprint", "engine")},
+        "merged_from": [
+            {
+                "dir": str(f.resolve()),
+                "shard": run["shard"],
+                "fingerprint": run.get("fingerprint"),
+                "counts": run.get("counts"),
+            }
+            for f, run in zip(folders, runs, strict=True)
+        ],
+        "shard": {"index": 0, "count": 1, "source": "merge", "merged_shards": sorted(indices), "of": n},
+    }
+    return write_outputs(Path(out_dir), fields, class_names, treatments, embeddings, run_info)

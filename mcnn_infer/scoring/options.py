@@ -1,0 +1,160 @@
+"""Options of a scoring run, and the rule that picks the batch size."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcnn_infer.errors import ConfigError
+from mcnn_infer.formats import BACKENDS
+
+ON_ERROR = ("skip", "fail")
+DEFAULT_MODEL_NAME = "mcnn-small-synth"
+MODEL_DIR_ENV = "HCS_MODEL_DIR"
+
+#: Bytes of preprocessed float32 input one inference request may hold (see :func:`choose_batch_size`).
+REQUEST_INPUT_BUDGET = 32 * 2**20
+MAX_BATCH = 32
+
+
+@dataclass
+class ScoreOptions:
+    """Everything that changes what ``hcs score`` computes or how it runs.
+
+    Attributes
+    ----------
+    backend : {'openvino', 'onnxruntime'}
+    precision : {'fp32', 'fp16', 'int8'}
+    batch_size : int or None
+        Fields per inference request (None: :func:`choose_batch_size`).
+    workers : int or None
+        Decode/preprocess threads (None: the number of CPU cores, at most 8).
+    threads : int or None
+        Inference threads (None: the runtime's choice).
+    on_error : {'skip', 'fail'}
+        ``skip`` records a bad field with its reason; ``fail`` stops the run naming the file.
+    embeddings : bool
+        Also write ``embeddings.parquet``.
+    metadata : list of str
+        BBBC021 image CSVs or plate maps (``read_treatments``).
+    positive : list of str
+        Positive-control compounds.
+    channel_map : dict
+        Model channel key or name -> plate channel key.
+    allow_bit_depth_mismatch : bool
+        Score plates whose bit depth differs from the card's.
+    overwrite : bool
+        Discard earlier results in the output folder instead of resuming.
+    flush_every : int
+        Fields buffered before a result part is written (also flushed every ``flush_seconds``).
+    flush_seconds : float
+    """
+
+    backend: str = "openvino"
+    precision: str = "fp32"
+    batch_size: int | None = None
+    workers: int | None = None
+    threads: int | None = None
+    on_error: str = "skip"
+    embeddings: bool = False
+    metadata: list[str] = field(default_factory=list)
+    positive: list[str] = field(default_factory=list)
+    channel_map: dict[str, str] = field(default_factory=dict)
+    allow_bit_depth_mismatch: bool = False
+    overwrite: bool = False
+    flush_every: int = 256
+    flush_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"--backend {self.backend!r} is not supported (expected one of {', '.join(BACKENDS)})"
+            )
+        if self.on_error not in ON_ERROR:
+            raise ConfigError(
+                f"--on-error {self.on_error!r} is not supported (expected one of {', '.join(ON_ERROR)})"
+            )
+        for name in ("batch_size", "workers", "threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or int(value) < 1):
+                raise ConfigError(f"--{name.replace('_', '-')} is {value!r} (expected a positive integer)")
+        if self.flush_every < 1 or self.flush_seconds <= 0:
+            raise ConfigError(
+                f"flush_every={self.flush_every}, flush_seconds={self.flush_seconds} (expected positive values)"
+            )
+
+    def result_affecting(self) -> dict[str, Any]:
+        """The options that change result content (stored in the resume fingerprint)."""
+        return {
+            "backend": self.backend,
+            "precision": self.precision,
+            "embeddings": self.embeddings,
+            "on_error": self.on_error,
+            "channel_map": dict(sorted(self.channel_map.items())),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_channel_map(text: str | None) -> dict[str, str]:
+    """Parse ``DAPI=w1,Tubulin=w2`` into ``{'DAPI': 'w1', 'Tubulin': 'w2'}``.
+
+    Raises
+    ------
+    ConfigError
+        If an item is not ``MODEL_CHANNEL=PLATE_CHANNEL`` or a name repeats.
+    """
+    if not text:
+        return {}
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise ConfigError(
+                f"--channel-map item {item!r} is not MODEL_CHANNEL=PLATE_CHANNEL (expected e.g. 'DAPI=w1,Tubulin=w2')"
+            )
+        if key in out:
+            raise ConfigError(f"--channel-map names {key!r} twice (expected each model channel once)")
+        out[key] = value
+    return out
+
+
+def choose_batch_size(height: int, width: int, channels: int) -> int:
+    """Fields per inference request, from the model's input size.
+
+    Rule: as many fields as fit in :data:`REQUEST_INPUT_BUDGET` (32 MiB of float32 input per
+    request), at most :data:`MAX_BATCH`, at least 1. The THROUGHPUT hint already runs one
+    request per CPU stream, so batching only has to amortise per-request overhead; with at most
+    ``2 x requests`` batches in flight memory stays bounded whatever the plate size.
+    224x224x3 gives 32; BBBC021 at full size (1024x1280x3, 15 MiB per field) gives 2.
+    """
+    per_field = int(height) * int(width) * int(channels) * 4
+    return int(max(1, min(MAX_BATCH, REQUEST_INPUT_BUDGET // per_field)))
+
+
+def default_workers() -> int:
+    """Decode/preprocess threads: the number of CPU cores, at most 8."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def default_model_dir() -> Path:
+    """The shipped default model: ``$HCS_MODEL_DIR`` or ``models/mcnn-small-synth`` beside the package.
+
+    Raises
+    ------
+    ConfigError
+        If the folder does not exist (the user must pass ``--model``).
+    """
+    env = os.environ.get(MODEL_DIR_ENV)
+    candidate = Path(env) if env else Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL_NAME
+    if not (candidate / "card.json").is_file():
+        source = f"${MODEL_DIR_ENV}" if env else "the default model folder"
+        raise ConfigError(
+            f"no model given and {source} {candidate} holds no card.json (expected an exported model; "
+            "pass --model MODEL_DIR, e.g. a folder written by `hcs export`)"
+        )
+    return candidate
