@@ -68,10 +68,10 @@ test: install .stamp-chromium lint
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: install lint
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow and not soak" $(PYTEST_ARGS)
 
 test-slow: install
-	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "slow and not soak" $(PYTEST_ARGS)
 
 # --- other jobs -----------------------------------------------------------
 model: install
