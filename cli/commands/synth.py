@@ -83,6 +83,13 @@ def _split(value: str | None) -> list[str] | None:
     show_default=True,
     help="simple mode: positive control (PC-taxol) wells per plate.",
 )
+@click.option(
+    "--plate-format",
+    type=click.Choice(["96", "384"]),
+    default="96",
+    show_default=True,
+    help="simple mode: wells per plate (a 384-well plate holds a whole replicate of a larger screen).",
+)
 @click.option("--moas", help=f"simple mode: comma-separated subset of MoAs ({'; '.join(MOAS)}).")
 @click.option(
     "--unannotated",
@@ -122,6 +129,7 @@ def command(
     controls: int,
     positive_controls: int,
     moas: str | None,
+    plate_format: str,
     unannotated: str,
     metadata_dir: str | None,
     preview: bool,
@@ -146,6 +154,7 @@ def command(
         controls=controls,
         positive_controls=positive_controls,
         moas=_split(moas),
+        plate_format=int(plate_format),
         unannotated=unannotated,
         metadata_dir=metadata_dir,
         preview=preview,

@@ -59,6 +59,7 @@ def synthesize(
     controls: int = 8,
     positive_controls: int = 4,
     moas: Sequence[str] | None = None,
+    plate_format: int = 96,
     unannotated: str = "skip",
     metadata_dir: str | os.PathLike[str] | None = None,
     preview: bool = False,
@@ -108,6 +109,7 @@ def synthesize(
             controls=controls,
             positive_controls=positive_controls,
             moas=moas,
+            plate_format=plate_format,
             seed=seed,
         )
     else:
