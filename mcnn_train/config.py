@@ -1,0 +1,199 @@
+"""The resolved training configuration (``config.json`` in the run folder)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcnn_infer.errors import ConfigError
+from mcnn_train.models import check_input_size, get_model_spec
+from mcnn_train.schedule import parse_schedule
+
+VAL_SPLITS = ("compound", "plate")
+CONFIG_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run.
+
+    Attributes
+    ----------
+    out : Path
+        Run folder (created; holds model/, checkpoints/, card.json, metrics, eval/).
+    plates : list of Path
+        Plate folders (read with :func:`mcnn_infer.plates.scan_plate`).
+    labels : list of Path
+        Treatment CSVs (BBBC021 image CSV or plate map) for
+        :func:`mcnn_infer.metadata.read_treatments`.
+    data_root : Path or None
+        A BBBC021-like root; plate folders and label CSVs are found inside when
+        ``plates``/``labels`` are empty.
+    model : str
+        Registered architecture (``mcnn`` or ``mcnn-small``).
+    size : (int, int) or None
+        Input (height, width) in pixels, multiples of 128; None = the model's default.
+    epochs : int
+        Total number of epochs (a resumed run continues up to this number).
+    batch_size : int
+        Images per step per worker; the global batch is ``batch_size * workers``.
+    lr_schedule : str
+        ``lr;epoch;lr;...`` for ``lr_reference_batch`` images per step (see :mod:`mcnn_train.schedule`).
+    lr_reference_batch : int or None
+        Global batch the schedule's rates are written for; None = ``batch_size`` (one worker).
+    warmup_epochs : float
+        Gradual warm-up length in epochs.
+    momentum, weight_decay, label_smoothing : float
+        SGD momentum, coupled L2 weight decay (gradient ``wd * w`` on kernels), label smoothing.
+    val_split : str
+        ``compound`` (hold out whole compounds per class; controls split by well) or ``plate``.
+    val_fraction : float
+        Fraction of compounds / plates / control wells held out for validation.
+    augment : bool
+        Random flips, 90-degree rotations (square inputs) and per-channel intensity jitter.
+    workers : int
+        Local Horovod workers to start (``hcs train --workers``); 1 runs in-process.
+    threads_per_worker : int or None
+        Intra-op threads per worker; None = cores // workers.
+    seed : int
+        Seed of splits, shuffles, augmentation and initial weights.
+    max_fields : int or None
+        Use at most this many labelled fields (seeded sample, stratified by nothing) for quick runs.
+    cache_dir : Path or None
+        Preprocessed-field cache; None = ``out/cache``.
+    deterministic : bool
+        Enable TensorFlow op determinism (bit-reproducible resume at some speed cost).
+    layout : str or None
+        Plate layout name forced for every plate; None = detect.
+    resume : bool
+        Continue from ``out/checkpoints/last``.
+    """
+
+    out: Path
+    plates: list[Path] = field(default_factory=list)
+    labels: list[Path] = field(default_factory=list)
+    data_root: Path | None = None
+    model: str = "mcnn"
+    size: tuple[int, int] | None = None
+    epochs: int = 30
+    batch_size: int = 8
+    lr_schedule: str = "0.01;20;0.001"
+    lr_reference_batch: int | None = None
+    warmup_epochs: float = 2.0
+    momentum: float = 0.9
+    weight_decay: float = 5e-5
+    label_smoothing: float = 0.0
+    val_split: str = "compound"
+    val_fraction: float = 0.2
+    augment: bool = True
+    workers: int = 1
+    threads_per_worker: int | None = None
+    seed: int = 0
+    max_fields: int | None = None
+    cache_dir: Path | None = None
+    deterministic: bool = True
+    layout: str | None = None
+    resume: bool = False
+
+    def resolved(self) -> TrainConfig:
+        """A validated copy with defaults filled in; raises :class:`ConfigError` on bad values."""
+        spec = get_model_spec(self.model)
+        size = tuple(int(v) for v in (self.size or spec.default_size))
+        if len(size) != 2:
+            raise ConfigError(f"--size {self.size!r}: expected HxW, e.g. 1024x1280")
+        check_input_size(*size)
+        parse_schedule(self.lr_schedule)
+        checks = [
+            (self.epochs >= 1, "epochs", self.epochs, ">= 1"),
+            (self.batch_size >= 1, "batch size", self.batch_size, ">= 1"),
+            (self.workers >= 1, "workers", self.workers, ">= 1"),
+            (0.0 <= self.momentum < 1.0, "momentum", self.momentum, "in [0, 1)"),
+            (self.weight_decay >= 0, "weight decay", self.weight_decay, ">= 0"),
+            (0.0 <= self.label_smoothing < 1.0, "label smoothing", self.label_smoothing, "in [0, 1)"),
+            (0.0 < self.val_fraction < 1.0, "validation fraction", self.val_fraction, "in (0, 1)"),
+            (self.warmup_epochs >= 0, "warm-up epochs", self.warmup_epochs, ">= 0"),
+            (self.val_split in VAL_SPLITS, "validation split", self.val_split, f"one of {VAL_SPLITS}"),
+            (self.max_fields is None or self.max_fields >= 2, "max fields", self.max_fields, ">= 2"),
+            (
+                self.threads_per_worker is None or self.threads_per_worker >= 1,
+                "threads per worker",
+                self.threads_per_worker,
+                ">= 1",
+            ),
+            (
+                self.lr_reference_batch is None or self.lr_reference_batch >= 1,
+                "lr reference batch",
+                self.lr_reference_batch,
+                ">= 1",
+            ),
+        ]
+        for ok, name, value, expected in checks:
+            if not ok:
+                raise ConfigError(f"{name} {value!r} is out of range: expected {expected}")
+        if not self.plates and self.data_root is None:
+            raise ConfigError("no training data: give plate folders or --data ROOT")
+        if not self.labels and self.data_root is None:
+            raise ConfigError("no labels: give --labels CSV (BBBC021 image CSV or plate map) or --data ROOT")
+        out = Path(self.out).absolute()
+        return dataclasses.replace(
+            self,
+            out=out,
+            plates=[Path(p).absolute() for p in self.plates],
+            labels=[Path(p).absolute() for p in self.labels],
+            data_root=Path(self.data_root).absolute() if self.data_root else None,
+            size=size,  # type: ignore[arg-type]
+            lr_reference_batch=self.lr_reference_batch or self.batch_size,
+            cache_dir=Path(self.cache_dir).absolute() if self.cache_dir else out / "cache",
+        )
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.workers
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (paths as strings)."""
+        data = dataclasses.asdict(self)
+        for key, value in data.items():
+            if isinstance(value, Path):
+                data[key] = str(value)
+            elif isinstance(value, list):
+                data[key] = [str(v) if isinstance(v, Path) else v for v in value]
+            elif isinstance(value, tuple):
+                data[key] = list(value)
+        data["config_version"] = CONFIG_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Inverse of :meth:`to_dict`; :class:`ConfigError` naming ``source`` on unknown keys."""
+        data = dict(data)
+        data.pop("config_version", None)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown or "out" not in data:
+            raise ConfigError(
+                f"{source}: unknown keys {unknown} or missing 'out' (expected the keys of TrainConfig)"
+            )
+        for key in ("out", "data_root", "cache_dir"):
+            if data.get(key) is not None:
+                data[key] = Path(data[key])
+        for key in ("plates", "labels"):
+            data[key] = [Path(p) for p in data.get(key, [])]
+        if data.get("size") is not None:
+            data["size"] = tuple(int(v) for v in data["size"])
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        """Read a ``config.json``; :class:`ConfigError` when missing or malformed."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path} not found: expected the config.json of a training run") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path} is not valid JSON ({exc})") from None
+        return cls.from_dict(data, source=str(path))

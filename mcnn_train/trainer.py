@@ -1,0 +1,351 @@
+"""``hcs train``: train the M-CNN with Horovod data parallelism and write a run folder.
+
+Run folder (``config.out``)::
+
+    config.json            resolved TrainConfig
+    data/                  fields.parquet (labelled fields), plan.json (split, classes, normalisation)
+    checkpoints/last/      weights + optimizer + position (``--resume``)
+    checkpoints/best/      weights of the best validation accuracy
+    metrics.jsonl          one line per epoch (loss, accuracy, val_*, lr, images/s)
+    tensorboard/           TensorBoard event files
+    model/                 SavedModel, serving signature: input ``image`` -> ``logits``, ``embedding``
+    model.keras            the same model in Keras format (built-in layers only; safe_mode loads it)
+    eval/                  validation: summary.json, predictions/treatments/per_class/confusion CSV, PNG
+    card.json              model card (ARCHITECTURE.md)
+    cache/                 preprocessed fields (safe to delete)
+
+Optimisation: momentum SGD (0.9) with Horovod's DistributedOptimizer (gradients averaged over
+workers); weight decay as L2 kernel regularisation (gradient ``wd * w``); softmax cross-entropy
+on the logits with optional label smoothing; learning rate from :mod:`mcnn_train.schedule`
+(rates for ``lr_reference_batch`` images per step, scaled linearly to the global batch with
+gradual warm-up). The exported model holds the best validation epoch's weights.
+
+Set ``HCS_TRAIN_CHECK_DIR`` to make every worker write ``rank<r>.json`` with a checksum of its
+final weights and its local / global batch (used by the multi-worker test).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from rich.console import Console
+
+from mcnn_infer.atomic import write_json
+from mcnn_infer.errors import ConfigError, HcsError
+from mcnn_train import distributed
+from mcnn_train.callbacks import EpochRecorder, RichProgress
+from mcnn_train.card_builder import build_card, write_card
+from mcnn_train.checkpoints import find_checkpoint, read_state, restore_checkpoint
+from mcnn_train.config import TrainConfig
+from mcnn_train.data import inference_dataset, labelled_dataset, shard, training_dataset
+from mcnn_train.evaluation import evaluate_predictions, write_evaluation
+from mcnn_train.field_cache import FieldCache
+from mcnn_train.labelled_fields import find_label_files, find_plate_dirs
+from mcnn_train.launcher import launch_local
+from mcnn_train.models import get_model_spec
+from mcnn_train.run_plan import RunPlan, make_plan
+from mcnn_train.schedule import make_schedule
+
+_console = Console(stderr=True, highlight=False, soft_wrap=True)
+CHECK_DIR_ENV = "HCS_TRAIN_CHECK_DIR"
+_HOROVOD_ENV = ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+
+
+class TrainingError(HcsError):
+    """Training stopped because of bad input met while reading data."""
+
+
+def under_horovod() -> bool:
+    """True when this process was started by horovodrun / mpirun as one of several workers."""
+    return any(name in os.environ for name in _HOROVOD_ENV)
+
+
+def train(config: TrainConfig) -> Path:
+    """Train (or resume) a run and return its folder.
+
+    With ``config.workers > 1`` outside horovodrun this starts the local Horovod workers
+    (:func:`mcnn_train.launcher.launch_local`); under horovodrun/mpirun every process calls
+    this and becomes one worker; otherwise it trains in this process.
+    """
+    config = _with_data_paths(config.resolved())
+    if config.workers > 1 and not under_horovod():
+        config.out.mkdir(parents=True, exist_ok=True)
+        if not config.resume:
+            _check_fresh_out(config.out)
+        write_json(config.out / "config.json", config.to_dict())
+        launch_local(config.out / "config.json", config.workers, config.threads_per_worker)
+        return config.out
+    return run_worker(config)
+
+
+def resume(run_dir: Path, epochs: int | None = None, workers: int | None = None) -> Path:
+    """Continue the run in ``run_dir`` from ``checkpoints/last`` (same schedule position and data order).
+
+    Parameters
+    ----------
+    run_dir : Path
+        A run folder written by :func:`train`.
+    epochs : int or None
+        New total number of epochs (None: the run's).
+    workers : int or None
+        Local workers (None: the run's). The data order is only the same with the same count.
+    """
+    run_dir = Path(run_dir)
+    config = TrainConfig.load(run_dir / "config.json")
+    changes: dict = {"resume": True, "out": run_dir}
+    if epochs is not None:
+        changes["epochs"] = epochs
+    if workers is not None:
+        changes["workers"] = workers
+    return train(dataclasses.replace(config, **changes))
+
+
+def _with_data_paths(config: TrainConfig) -> TrainConfig:
+    if config.data_root is None:
+        return config
+    plates = config.plates or find_plate_dirs(Path(config.data_root))
+    labels = config.labels or find_label_files(Path(config.data_root))
+    return dataclasses.replace(config, plates=list(plates), labels=list(labels))
+
+
+def _check_fresh_out(out: Path) -> None:
+    if find_checkpoint(out / "checkpoints" / "last") is not None:
+        raise ConfigError(
+            f"run folder {out} already holds a training run (checkpoints/last); expected an empty or new "
+            "--out, or use --resume to continue it"
+        )
+
+
+def _chief_prepare(config: TrainConfig, workers: int) -> RunPlan:
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    if config.resume:
+        read_state(out / "checkpoints" / "last")  # raises when there is nothing to resume
+        plan = RunPlan.load(out)
+        write_json(out / "config.json", config.to_dict())  # e.g. a new total of epochs
+        return plan
+    _check_fresh_out(out)
+    for stale in ("metrics.jsonl", "eval", "model", "model.keras", "card.json", "tensorboard"):
+        path = out / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    plan = make_plan(config, workers)
+    write_json(out / "config.json", config.to_dict())
+    plan.save(out)
+    return plan
+
+
+def _shared_plan(config: TrainConfig, info: distributed.WorkerInfo) -> RunPlan:
+    """The chief builds the plan; every worker gets it, or the chief's error (so no worker hangs)."""
+    plan: RunPlan | None = None
+    error: BaseException | None = None
+    if info.is_chief:
+        try:
+            plan = _chief_prepare(config, info.size)
+        except Exception as exc:  # re-raised below after telling the other workers
+            error = exc
+    message = None if error is None else f"{type(error).__name__}: {error}"
+    plan, message = distributed.broadcast_object((plan, message), root_rank=0)
+    if error is not None:
+        raise error
+    if message is not None:
+        raise TrainingError(f"worker 0 could not prepare the run {config.out}: {message}")
+    return plan
+
+
+def _weights_checksum(model: tf.keras.Model) -> str:
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def run_worker(config: TrainConfig) -> Path:
+    """Train as one Horovod worker (rank 0 of 1 when not under horovodrun); returns the run folder."""
+    threads = config.threads_per_worker or int(os.environ.get("HCS_THREADS_PER_WORKER", "0")) or None
+    info = distributed.init(threads)
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    plan = _shared_plan(config, info)
+    out = config.out
+    height, width = config.size
+    n_classes = len(plan.class_names)
+    labels_all = plan.fields["label"].to_numpy().astype(np.int64)
+
+    train_rows = shard(plan.split.train, info.rank, info.size)
+    val_rows = shard(plan.split.val, info.rank, info.size)
+    local_rows = np.concatenate([train_rows, val_rows])
+    cache = FieldCache(
+        config.cache_dir, [plan.paths(i) for i in local_rows], plan.normalization, (height, width)
+    )
+    train_pos = np.arange(len(train_rows), dtype=np.int64)
+    val_pos = np.arange(len(train_rows), len(local_rows), dtype=np.int64)
+    steps = (len(plan.split.train) // info.size) // config.batch_size
+    global_batch = int(distributed.allreduce_sum(config.batch_size))
+
+    spec = get_model_spec(config.model)
+    model = spec.build(height, width, len(plan.channels), n_classes, config.weight_decay)
+    train_model = tf.keras.Model(model.input, model.outputs[0], name=f"{spec.name}_train")
+    schedule = make_schedule(
+        config.lr_schedule,
+        steps,
+        global_batch,
+        config.lr_reference_batch or config.batch_size,
+        config.warmup_epochs,
+    )
+    optimizer = distributed.distributed_optimizer(
+        tf.keras.optimizers.legacy.SGD(learning_rate=schedule, momentum=config.momentum)
+    )
+    train_model.compile(
+        optimizer=optimizer,
+        loss=tf.keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=config.label_smoothing
+        ),
+        metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    first_epoch, best = 0, -np.inf
+    if config.resume:
+        optimizer._create_all_weights(train_model.trainable_variables)
+        state = restore_checkpoint(out / "checkpoints" / "last", model, optimizer)
+        first_epoch, best = int(state["epoch"]), float(state["best_val_accuracy"])
+        if info.is_chief:
+            _console.print(f"resuming {out} after epoch {first_epoch} (step {state['step']})")
+
+    callbacks: list[tf.keras.callbacks.Callback] = [*distributed.training_callbacks()]
+    callbacks.append(tf.keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: cache.flush()))
+    if info.is_chief:
+        callbacks += [
+            RichProgress(config.epochs, first_epoch, steps, global_batch),
+            EpochRecorder(out, optimizer, model, steps * global_batch, best_so_far=best),
+            tf.keras.callbacks.TensorBoard(
+                log_dir=str(out / "tensorboard"), write_graph=False, update_freq="epoch", profile_batch=0
+            ),
+        ]
+    train_ds = training_dataset(
+        cache,
+        train_pos,
+        labels_all[train_rows],
+        n_classes,
+        config.batch_size,
+        steps,
+        first_epoch,
+        config.epochs,
+        config.seed,
+        info.rank,
+        config.augment,
+    )
+    val_ds = labelled_dataset(cache, val_pos, labels_all[val_rows], n_classes, config.batch_size)
+    try:
+        if first_epoch < config.epochs:
+            train_model.fit(
+                train_ds,
+                epochs=config.epochs,
+                initial_epoch=first_epoch,
+                steps_per_epoch=steps,
+                validation_data=val_ds,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        _write_rank_check(info, model, config.batch_size, global_batch, steps, first_epoch, config.epochs)
+        distributed.barrier()
+        restore_checkpoint(out / "checkpoints" / "best", model, None)
+        logits = model.predict(inference_dataset(cache, val_pos, config.batch_size), verbose=0)[0]
+    except tf.errors.OpError as exc:
+        raise TrainingError(
+            f"training on {out} stopped while reading data: {exc.message.splitlines()[0]}"
+        ) from None
+    gathered = distributed.allgather_object((val_rows, logits))
+    if info.is_chief:
+        _finish(config, plan, model, spec.widths.embedding_units, gathered, info.size, global_batch, steps)
+    distributed.barrier()
+    return out
+
+
+def _write_rank_check(info, model, local_batch, global_batch, steps, first_epoch, epochs) -> None:
+    folder = os.environ.get(CHECK_DIR_ENV)
+    if not folder:
+        return
+    write_json(
+        Path(folder) / f"rank{info.rank}.json",
+        {
+            "rank": info.rank,
+            "size": info.size,
+            "local_batch": local_batch,
+            "global_batch": global_batch,
+            "steps_per_epoch": steps,
+            "images_seen": local_batch * steps * (epochs - first_epoch),
+            "weights_sha256": _weights_checksum(model),
+        },
+    )
+
+
+def _finish(config, plan: RunPlan, model, embedding_units, gathered, workers, global_batch, steps) -> None:
+    """Chief only: evaluation, model export, model card."""
+    out = config.out
+    rows = np.concatenate([np.asarray(r) for r, _ in gathered])
+    logits = np.concatenate([np.asarray(v) for _, v in gathered])
+    order = np.argsort(rows, kind="stable")
+    val_fields = plan.fields.iloc[rows[order]].reset_index(drop=True)
+    summary, tables = evaluate_predictions(val_fields, logits[order], plan.class_names)
+    write_evaluation(out / "eval", summary, tables)
+    export_model(model, out, config.size, len(plan.channels))
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    best_state = read_state(out / "checkpoints" / "best")
+    card = build_card(
+        model_name=f"{config.model}-{out.name}",
+        architecture=config.model,
+        size=config.size,
+        channels=plan.channels,
+        example_path=plan.paths(int(plan.split.train[0]))[0],
+        normalization=plan.normalization,
+        class_names=plan.class_names,
+        embedding_size=embedding_units,
+        training={
+            "data": plan.summary,
+            "split": {"mode": plan.split.mode, **plan.split.summary},
+            "config": config.to_dict(),
+            "workers": workers,
+            "global_batch": global_batch,
+            "steps_per_epoch": steps,
+            "best_epoch": best_state["epoch"],
+        },
+        metrics={"final_epoch": history[-1] if history else {}, "validation": summary},
+    )
+    write_card(card, out)
+    _console.print(
+        f"run {out}: validation image accuracy {summary['image_accuracy']:.3f}, "
+        f"treatment accuracy {summary['treatment_accuracy']:.3f} (chance {summary['chance_accuracy']:.3f})"
+    )
+
+
+def export_model(model: tf.keras.Model, out: Path, size: tuple[int, int], channels: int) -> None:
+    """Write ``out/model`` (SavedModel, signature ``image`` -> ``logits``, ``embedding``) and ``out/model.keras``."""
+    height, width = size
+
+    @tf.function(input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32, name="image")])
+    def serve(image):
+        logits, embedding = model(image, training=False)
+        return {"logits": logits, "embedding": embedding}
+
+    final = out / "model"
+    tmp = out / ".model.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tf.saved_model.save(model, str(tmp), signatures={"serving_default": serve})
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    keras_tmp = out / ".model.tmp.keras"
+    model.save(str(keras_tmp))
+    os.replace(keras_tmp, out / "model.keras")

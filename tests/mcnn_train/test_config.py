@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mcnn_infer.errors import ConfigError
+from mcnn_train.config import TrainConfig
+
+
+def test_resolve_fills_defaults_and_round_trips(tmp_path):
+    cfg = TrainConfig(out=tmp_path / "run", data_root=tmp_path, model="mcnn-small", batch_size=4).resolved()
+    assert cfg.size == (256, 256)
+    assert cfg.lr_reference_batch == 4
+    assert cfg.cache_dir == tmp_path / "run" / "cache"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    assert TrainConfig.load(path) == cfg
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"size": (1000, 1280)}, "multiple of 128"),
+        ({"epochs": 0}, "epochs 0"),
+        ({"val_fraction": 1.5}, "validation"),
+        ({"model": "vgg"}, "unknown model"),
+        ({"lr_schedule": "abc"}, "number"),
+        ({"val_split": "well"}, "split"),
+        ({"label_smoothing": 1.0}, "label smoothing"),
+        ({"data_root": None}, "no training data"),
+    ],
+)
+def test_bad_values_raise_config_error(tmp_path, changes, match):
+    base = dict(out=tmp_path / "r", data_root=tmp_path, model="mcnn-small")
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig(**{**base, **changes}).resolved()
+
+
+def test_load_reports_missing_and_unknown_keys(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        TrainConfig.load(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"out": "x", "colour": "red"}))
+    with pytest.raises(ConfigError, match="colour"):
+        TrainConfig.load(bad)
+    assert TrainConfig.from_dict({"out": "x"}).out == Path("x")

@@ -1,0 +1,182 @@
+"""End-to-end training runs on tiny synthetic screens (seconds to a minute each on 2 cores)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcnn_infer.card import load_card
+from mcnn_infer.errors import ConfigError
+from mcnn_train.config import TrainConfig
+from mcnn_train.trainer import resume, train
+
+HCS = str(Path(sys.executable).with_name("hcs"))
+QUICK = dict(model="mcnn-small", size=(128, 128), batch_size=4, lr_schedule="0.01", warmup_epochs=0, seed=3)
+
+
+def _checkpoint_arrays(run: Path) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(run / "checkpoints" / "last" / "ckpt"))
+    names = [n for n in reader.get_variable_to_shape_map() if n.startswith(("model/", "optimizer/"))]
+    return {n: reader.get_tensor(n) for n in names}
+
+
+def _assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = _checkpoint_arrays(a), _checkpoint_arrays(b)
+    assert wa.keys() == wb.keys() and len(wa) > 20
+    for name in wa:
+        np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(mini_screen, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "full"
+    return train(TrainConfig(out=out, data_root=mini_screen, epochs=2, **QUICK))
+
+
+@pytest.mark.slow
+def test_run_folder_contents(uninterrupted):
+    import tensorflow as tf
+
+    run = uninterrupted
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "images_per_s"} <= records[-1].keys()
+    card = load_card(run)
+    assert card.architecture == "mcnn-small" and card.input.size == (128, 128)
+    assert card.input.channels == ["w1", "w2", "w4"] and card.input.bit_depth == 16
+    assert card.class_names == ["Actin disruptors", "DMSO", "Eg5 inhibitors", "Microtubule destabilizers"]
+    assert card.embedding_size == 128
+    assert card.training["split"]["mode"] == "compound"
+    assert card.training["data"]["n_fields"] == 40
+    assert set(card.metrics["validation"]) >= {"image_accuracy", "treatment_accuracy", "per_class_recall"}
+    assert card.software["tensorflow"] == tf.__version__
+    loaded = tf.saved_model.load(str(run / "model"))
+    serve = loaded.signatures["serving_default"]
+    assert list(serve.structured_input_signature[1]) == ["image"]
+    out = serve(image=tf.zeros((2, 128, 128, 3)))
+    assert out["logits"].shape == (2, 4) and out["embedding"].shape == (2, 128)
+    keras_model = tf.keras.models.load_model(run / "model.keras", safe_mode=True, compile=False)
+    np.testing.assert_allclose(
+        keras_model(np.zeros((2, 128, 128, 3), np.float32))[0], out["logits"], rtol=1e-5
+    )
+    for name in ("confusion.csv", "confusion.png", "per_class.csv", "treatments.csv", "summary.json"):
+        assert (run / "eval" / name).is_file()
+    assert any((run / "tensorboard").rglob("events.out.tfevents*"))
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        train(TrainConfig(out=run, data_root=card.training["config"]["data_root"], epochs=2, **QUICK))
+
+
+@pytest.mark.slow
+def test_resume_reaches_the_same_weights(uninterrupted, mini_screen, tmp_path):
+    """Stop after epoch 1, resume to epoch 2: bit-identical to the uninterrupted run (deterministic ops,
+    data order and augmentation seeded by epoch and position, optimizer state + step restored)."""
+    out = train(TrainConfig(out=tmp_path / "split", data_root=mini_screen, epochs=1, **QUICK))
+    resume(out, epochs=2)
+    _assert_same_weights(uninterrupted, out)
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in metrics] == [1, 2]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_checkpoint(uninterrupted, mini_screen, tmp_path):
+    """A real interruption: SIGKILL the `hcs train` process once epoch 1 is checkpointed, then `--resume`."""
+    out = tmp_path / "killed"
+    args = [
+        HCS,
+        "train",
+        "--data",
+        str(mini_screen),
+        "--out",
+        str(out),
+        "--model",
+        "mcnn-small",
+        "--size",
+        "128x128",
+        "--batch-size",
+        "4",
+        "--lr-schedule",
+        "0.01",
+        "--warmup-epochs",
+        "0",
+        "--seed",
+        "3",
+        "--epochs",
+        "2",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "checkpoints" / "last" / "state.json"
+    deadline = time.time() + 240
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL) if proc.poll() is None else None
+    proc.wait()
+    assert json.loads(state.read_text())["epoch"] >= 1
+    done = subprocess.run([HCS, "train", "--resume", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    _assert_same_weights(uninterrupted, out)
+
+
+@pytest.mark.slow
+def test_learns_better_than_chance(train_screen, tmp_path):
+    out = train(
+        TrainConfig(
+            out=tmp_path / "learn",
+            data_root=train_screen,
+            model="mcnn-small",
+            size=(128, 128),
+            epochs=10,
+            batch_size=8,
+            lr_schedule="0.02;7;0.005",
+            warmup_epochs=0,
+            seed=0,
+        )
+    )
+    summary = json.loads((out / "eval" / "summary.json").read_text())
+    # 4 classes; chance (majority class of the validation split) is about 0.27.
+    assert summary["image_accuracy"] >= max(0.55, 2 * summary["chance_accuracy"]), summary
+
+
+@pytest.mark.slow
+@pytest.mark.horovod
+def test_two_horovod_workers_hold_identical_weights(mini_screen, tmp_path):
+    check = tmp_path / "check"
+    env = {**os.environ, "HCS_TRAIN_CHECK_DIR": str(check)}
+    args = [
+        HCS,
+        "train",
+        "--data",
+        str(mini_screen),
+        "--out",
+        str(tmp_path / "h2"),
+        "--model",
+        "mcnn-small",
+        "--size",
+        "128x128",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "1",
+        "--workers",
+        "2",
+        "--lr-schedule",
+        "0.01",
+    ]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((check / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["size"] for r in ranks] == [2, 2]
+    assert ranks[0]["weights_sha256"] == ranks[1]["weights_sha256"]
+    assert ranks[0]["global_batch"] == ranks[1]["global_batch"] == sum(r["local_batch"] for r in ranks) == 8
+    assert ranks[0]["images_seen"] == ranks[1]["images_seen"] > 0
+    card = load_card(tmp_path / "h2")
+    assert card.training["workers"] == 2 and card.training["global_batch"] == 8
