@@ -7,6 +7,7 @@ used, so ``hcs --help`` and the scorer never import TensorFlow.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click
