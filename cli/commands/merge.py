@@ -25,6 +25,6 @@ def command(shard_dirs, out_dir, allow_missing):
     """Merge the RESULTS_DIRs of `hcs score --shard i/n` runs into one results folder."""
     counts = merge_results(shard_dirs, out_dir, allow_missing=allow_missing)
     click.echo(
-        f"merged {len(shard_dirs)} shards: {counts['ok']} fields scored, {counts['skipped']} skipped, "
+        f"merged {counts['shards']} shards: {counts['ok']} fields scored, {counts['skipped']} skipped, "
         f"{counts['wells']} wells -> {out_dir}"
     )

@@ -33,6 +33,15 @@ def _read_run(folder: Path) -> dict[str, Any]:
         raise ConfigError(f"{file} is not valid JSON ({exc})") from exc
 
 
+def _expand_shard_folders(folders: list[Path]) -> list[Path]:
+    """Replace a RESULTS_DIR shared by the ranks of mpirun/horovodrun by its ``shard-*`` folders."""
+    out: list[Path] = []
+    for folder in folders:
+        inner = sorted(folder.glob("shard-*-of-*")) if not (folder / "run.json").exists() else []
+        out.extend(inner or [folder])
+    return out
+
+
 def merge_results(
     shard_dirs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], allow_missing: bool = False
 ) -> dict[str, int]:
@@ -50,7 +59,7 @@ def merge_results(
     Returns
     -------
     dict
-        Row counts of the merged tables.
+        Row counts of the merged tables, and ``shards``: the number of shard folders merged.
 
     Raises
     ------
@@ -58,7 +67,7 @@ def merge_results(
         A folder is not a finished run, runs used different models or options, a shard is
         given twice or missing, or a field occurs in two shards.
     """
-    folders = [Path(d) for d in shard_dirs]
+    folders = _expand_shard_folders([Path(d) for d in shard_dirs])
     if not folders:
         raise ConfigError("no shard results folder given (expected RESULTS_DIRs of `hcs score --shard i/n`)")
     runs = [_read_run(f) for f in folders]
@@ -122,4 +131,5 @@ def merge_results(
         ],
         "shard": {"index": 0, "count": 1, "source": "merge", "merged_shards": sorted(indices), "of": n},
     }
-    return write_outputs(Path(out_dir), fields, class_names, treatments, embeddings, run_info)
+    counts = write_outputs(Path(out_dir), fields, class_names, treatments, embeddings, run_info)
+    return {**counts, "shards": len(folders)}

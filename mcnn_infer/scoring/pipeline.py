@@ -292,6 +292,10 @@ def score_plates(
     options = options or ScoreOptions()
     shard = shard or Shard()
     out = Path(out_dir)
+    if shard.from_launcher and shard.count > 1:
+        # every rank of mpirun/horovodrun got the same --out: give each its own folder
+        # (`hcs merge RESULTS_DIR` merges the shard-* folders inside it)
+        out = out / shard.folder_name
     model_path = Path(model_dir) if model_dir is not None else default_model_dir()
     card = load_card(model_path)
     if not plate_dirs:

@@ -42,6 +42,16 @@ class Shard:
     def label(self) -> str:
         return f"{self.index}/{self.count}"
 
+    @property
+    def from_launcher(self) -> bool:
+        """True when the shard came from mpirun / horovodrun (all ranks share one --out)."""
+        return self.source not in ("default", "--shard")
+
+    @property
+    def folder_name(self) -> str:
+        """Sub-folder of a shared RESULTS_DIR for this shard: ``shard-002-of-008``."""
+        return f"shard-{self.index:03d}-of-{self.count:03d}"
+
     def to_dict(self) -> dict:
         return {"index": self.index, "count": self.count, "source": self.source}
 

@@ -117,6 +117,26 @@ def test_shard_cli_and_merge(hcs, models, tmp_path):
     assert bad.exit_code == 2 and "0 <= i < n" in bad.stderr
 
 
+def test_ranks_of_a_launcher_share_one_out_and_merge(hcs, models, tmp_path, monkeypatch):
+    """Under mpirun every rank gets the same --out; each writes its own shard-* folder."""
+    plate = make_tiny_plate(tmp_path / "p", wells=well_names(6), sites=1)
+    model = models["metaxpress"]
+    assert hcs("score", plate, "--model", model, "--out", tmp_path / "all", "--quiet").exit_code == 0
+    for rank in range(3):
+        monkeypatch.setenv("OMPI_COMM_WORLD_RANK", str(rank))
+        monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "3")
+        res = hcs("score", plate, "--model", model, "--out", tmp_path / "shared", "--quiet")
+        assert res.exit_code == 0, res.stderr
+    monkeypatch.delenv("OMPI_COMM_WORLD_RANK")
+    monkeypatch.delenv("OMPI_COMM_WORLD_SIZE")
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == [
+        f"shard-00{i}-of-003" for i in range(3)
+    ]
+    res = hcs("merge", tmp_path / "shared", "--out", tmp_path / "merged")
+    assert res.exit_code == 0, res.stderr
+    assert (tmp_path / "all" / "fields.csv").read_bytes() == (tmp_path / "merged" / "fields.csv").read_bytes()
+
+
 def _hcs_process(*args) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "from hcs_cli.main import cli; cli()", *map(str, args)]
     return subprocess.Popen(
