@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import click
 from hcs_cli.errors import run_guarded
 
 from mcnn_infer import __version__
+
+# TensorFlow's C++ start-up chatter (CUDA probes on CPU machines) hides the progress bars;
+# warnings and errors still show. Inherited by Horovod workers. Set it to 0 to see everything.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # name -> one-line help; the module hcs_cli.commands.<name> defines `command`.
 COMMANDS: dict[str, str] = {
