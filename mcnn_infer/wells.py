@@ -10,7 +10,7 @@ import re
 
 from mcnn_infer.errors import PlateError
 
-_WELL_RE = re.compile(r"^\s*([A-Za-z]{1,2})\s*0*(\d{1,3})\s*$")
+_WELL_RE = re.compile(r"^\s*([A-Za-z]{1,2})\s*0*(\d{1,3})\s*$", re.ASCII)
 
 # Plate formats: wells -> (rows, columns)
 PLATE_SHAPES: dict[int, tuple[int, int]] = {96: (8, 12), 384: (16, 24), 1536: (32, 48)}

@@ -54,7 +54,7 @@ from mcnn_infer.scoring.shard import resolve_shard
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1024),
     help="Fields per inference request (default: from the model size).",
 )
 @click.option(

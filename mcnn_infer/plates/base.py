@@ -9,6 +9,9 @@ from typing import Protocol
 
 from mcnn_infer.errors import PlateError
 
+#: Largest site, time point or plane number accepted from a file name.
+MAX_INDEX = 1_000_000
+
 
 @dataclass(frozen=True)
 class ChannelFile:
@@ -41,9 +44,9 @@ class ChannelFile:
     def __post_init__(self) -> None:
         for name in ("site", "timepoint", "plane"):
             value = getattr(self, name)
-            if value < 1:
+            if not 1 <= value <= MAX_INDEX:
                 raise PlateError(
-                    f"{name} {value} in {self.path.name} is not a positive number (expected 1 or more)"
+                    f"{name} {value} in {self.path.name} is out of range (expected 1 to {MAX_INDEX})"
                 )
 
     @property

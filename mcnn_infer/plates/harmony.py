@@ -16,7 +16,7 @@ from mcnn_infer.wells import well_from_indices
 _NAME = re.compile(
     r"^r(?P<row>\d{1,3})c(?P<col>\d{1,3})f(?P<field>\d{1,4})p(?P<plane>\d{1,3})"
     r"-ch(?P<channel>\d{1,2})sk(?P<timepoint>\d{1,4})fk\d+fl\d+\.tiff?$",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 
 

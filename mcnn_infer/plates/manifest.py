@@ -14,16 +14,17 @@ absolute paths, ``..`` and symlinks that lead out of the root are recorded as pr
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from mcnn_infer.errors import MetadataError, PlateError
-from mcnn_infer.plates.base import ChannelFile
+from mcnn_infer.plates.base import MAX_INDEX, ChannelFile
 from mcnn_infer.wells import normalize_well
 
 _FILE_COL = re.compile(r"^Image_FileName_(?P<channel>.+)$")
-_SITE_IN_NAME = re.compile(r"_s(\d+)(?:_|$)", re.IGNORECASE)
+_SITE_IN_NAME = re.compile(r"_s(\d+)(?:_|$)", re.IGNORECASE | re.ASCII)
 
 EXAMPLE = (
     "manifest.csv with Image_FileName_DAPI, Image_PathName_DAPI, Metadata_Plate, Metadata_Well, Metadata_Site"
@@ -67,7 +68,10 @@ def read_manifest(
     csv_path = Path(csv_path)
     root = (Path(root) if root is not None else csv_path.parent).resolve()
     try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+        with warnings.catch_warnings():
+            # a row with more cells than the header is an error, not a silently shifted row
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, index_col=False)
     except Exception as exc:
         raise MetadataError(f"manifest {csv_path} is not a readable CSV ({exc})") from exc
     columns = [str(c) for c in table.columns]
@@ -134,13 +138,19 @@ def _site_of(
     record: dict, site_col: str | None, channels: list[str], counter: dict, plate: str, well: str
 ) -> int | None:
     if site_col is not None:
-        text = record[site_col].strip()
-        return int(text) if text.isdigit() and int(text) >= 1 else None
+        return _index(record[site_col].strip())
     match = _SITE_IN_NAME.search(record[f"Image_FileName_{channels[0]}"])
     if match:
-        return int(match.group(1))
+        return _index(match.group(1))
     counter[(plate, well)] = counter.get((plate, well), 0) + 1
     return counter[(plate, well)]
+
+
+def _index(text: str) -> int | None:
+    """A 1-based site number in ASCII digits, or None."""
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_INDEX:
+        return int(text)
+    return None
 
 
 def _resolve_inside(root: Path, folder: str, name: str) -> tuple[Path, str | None]:
@@ -149,11 +159,14 @@ def _resolve_inside(root: Path, folder: str, name: str) -> tuple[Path, str | Non
     if candidate.is_absolute():
         return candidate, f"absolute path {candidate} in the manifest (expected a path relative to {root})"
     joined = root / candidate
-    resolved = joined.resolve()
-    if not resolved.is_relative_to(root):
-        return joined, f"path {candidate} resolves to {resolved}, outside the root {root}"
-    if not resolved.is_file():
-        return joined, f"file {candidate} listed in the manifest does not exist under {root}"
+    try:
+        resolved = joined.resolve()
+        if not resolved.is_relative_to(root):
+            return joined, f"path {candidate} resolves to {resolved}, outside the root {root}"
+        if not resolved.is_file():
+            return joined, f"file {candidate} listed in the manifest does not exist under {root}"
+    except (OSError, ValueError) as exc:
+        return joined, f"path {candidate} cannot be used ({exc})"
     return resolved, None
 
 

@@ -19,10 +19,10 @@ _GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f
 _NAME = re.compile(
     rf"^(?:(?P<prefix>.+?)_)??(?P<well>[A-Za-z]{{1,2}}\d{{1,3}})(?:_s(?P<site>\d+))?_w(?P<channel>\d+)"
     rf"(?P<guid>{_GUID})?\.tiff?$",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
-_THUMB = re.compile(r"_thumb", re.IGNORECASE)
-_TIMEPOINT = re.compile(r"^TimePoint_(\d+)$", re.IGNORECASE)
+_THUMB = re.compile(r"_thumb", re.IGNORECASE | re.ASCII)
+_TIMEPOINT = re.compile(r"^TimePoint_(\d+)$", re.IGNORECASE | re.ASCII)
 
 
 class MetaXpressLayout:

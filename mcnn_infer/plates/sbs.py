@@ -12,7 +12,8 @@ from mcnn_infer.plates.base import ChannelFile, numeric_channel_order, plate_nam
 from mcnn_infer.wells import normalize_well
 
 _NAME = re.compile(
-    r"^Channel(?P<channel>\d+)-(?P<index>\d+)-(?P<row>[A-Za-z]{1,2})-(?P<col>\d{1,3})\.tiff?$", re.I
+    r"^Channel(?P<channel>\d+)-(?P<index>\d+)-(?P<row>[A-Za-z]{1,2})-(?P<col>\d{1,3})\.tiff?$",
+    re.IGNORECASE | re.ASCII,
 )
 
 

@@ -12,6 +12,7 @@ import abc
 import os
 import queue
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,10 @@ class OpenVinoEngine(Engine):
         self._logits = self.compiled.output(card.outputs["logits"])
         self._embedding = self.compiled.output(card.outputs["embedding"])
         self._queue = ov.AsyncInferQueue(self.compiled, self.jobs)
-        self._queue.set_callback(self._on_done)
+        # a weak reference: a bound method would make a cycle through the C++ queue that
+        # the garbage collector cannot see, and no engine would ever be freed
+        ref = weakref.ref(self)
+        self._queue.set_callback(lambda request, userdata: _call_if_alive(ref, request, userdata))
         self._lock = threading.Lock()
 
     def _on_done(self, request, userdata) -> None:
@@ -142,6 +146,12 @@ class OpenVinoEngine(Engine):
     def drain(self) -> list[tuple[Any, np.ndarray, np.ndarray]]:
         self._queue.wait_all()
         return self.poll()
+
+
+def _call_if_alive(ref: weakref.ref, request, userdata) -> None:
+    engine = ref()
+    if engine is not None:
+        engine._on_done(request, userdata)
 
 
 class OnnxRuntimeEngine(Engine):
