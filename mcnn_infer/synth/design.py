@@ -30,7 +30,15 @@ import numpy as np
 import pandas as pd
 
 from mcnn_infer.errors import ConfigError, MetadataError
-from mcnn_infer.synth.phenotypes import DMSO, MOA_CODES, MOAS, CompoundTruth, dmso_like, make_compound
+from mcnn_infer.synth.phenotypes import (
+    DMSO,
+    MOA_CODES,
+    MOAS,
+    CompoundTruth,
+    dmso_like,
+    hill,
+    make_compound,
+)
 from mcnn_infer.wells import PLATE_SHAPES, normalize_well, well_from_indices
 
 DATA_DIR = Path(__file__).with_name("data")
@@ -283,9 +291,16 @@ def simple_design(
     moas: Sequence[str] | None = None,
     concentration_range_um: tuple[float, float] = (0.01, 30.0),
     plate_format: int = 96,
+    annotate_min_strength: float = 0.5,
     seed: int = 0,
 ) -> SynthDesign:
     """A dose-response screen laid out on 96-well (or 384-well) plates.
+
+    As in BBBC021, a treatment's MoA is annotated (``BBBC021_v1_moa.csv`` and the plate map's
+    ``label``) only at concentrations where the phenotype shows: where the compound's Hill
+    curve reaches ``annotate_min_strength`` (0 annotates every dose). Lower doses keep their
+    compound and concentration with an empty label; ``truth_fields.csv`` has the MoA of every
+    field regardless.
 
     Compounds ``<CODE>-<k>`` (e.g. ``EG5-01``) get EC50s log-uniform in 0.1-3 µM; every
     compound is tested at ``concentrations`` log-spaced doses spanning
@@ -411,12 +426,20 @@ def simple_design(
                 )
     fields = _sorted(pd.DataFrame.from_records(records, columns=list(FIELD_COLUMNS)))
     fields["image_number"] = np.arange(1, len(fields) + 1)
+    visible = np.array(
+        [
+            name == DMSO
+            or float(hill(dose, compounds[name].ec50_um, compounds[name].hill_slope)) >= annotate_min_strength
+            for name, dose in zip(fields["compound"], fields["concentration"], strict=True)
+        ]
+    )
     moa_table = (
-        fields[["compound", "concentration", "moa"]]
+        fields.loc[visible, ["compound", "concentration", "moa"]]
         .drop_duplicates()
         .sort_values(["compound", "concentration"])
     ).reset_index(drop=True)
-    platemap = fields.drop_duplicates(["plate", "well"])[
+    labelled = fields.assign(moa=fields["moa"].where(visible, ""))
+    platemap = labelled.drop_duplicates(["plate", "well"])[
         ["plate", "well", "compound", "concentration", "role", "moa"]
     ]
     platemap = platemap.rename(columns={"moa": "label"}).reset_index(drop=True)

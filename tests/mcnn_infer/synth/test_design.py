@@ -16,7 +16,7 @@ from mcnn_infer.synth.design import (
     read_bbbc021_tables,
     simple_design,
 )
-from mcnn_infer.synth.phenotypes import DMSO, MOAS
+from mcnn_infer.synth.phenotypes import DMSO, MOAS, hill
 
 GUID_NAME = re.compile(r"^Week\d+_\d{6}_[A-H]\d\d_s\d_w[124][0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}\.tif$")
 
@@ -107,7 +107,12 @@ def test_simple_design_lays_out_treatments_and_controls():
     assert not platemap.duplicated(["plate", "well"]).any()
     treated = platemap[platemap["role"] == "treated"]
     assert len(treated) == 12 * 2 * 5 * 2
-    assert set(treated["label"]) == set(MOAS)
+    # MoAs are annotated only where the phenotype shows (Hill strength >= 0.5), as in BBBC021
+    assert set(treated["label"]) == {*MOAS, ""}
+    for row in treated.itertuples():
+        truth = design.compounds[row.compound]
+        visible = hill(row.concentration, truth.ec50_um, truth.hill_slope) >= 0.5
+        assert row.label == (truth.moa if visible else "")
     per_plate = platemap.groupby(["plate", "role"]).size().unstack()
     assert (per_plate["negative"] == 8).all() and (per_plate["positive"] == 4).all()
     assert (platemap.loc[platemap["role"] == "positive", "compound"] == POSITIVE_CONTROL).all()
