@@ -216,7 +216,7 @@ def record_format(card: ModelCard, model_dir: str | os.PathLike[str], name: str,
         "path": fmt.path,
         "runtime": fmt.runtime,
         "precision": fmt.precision,
-        "sha256": {rel: sha256_file(model_dir / rel) for rel in weight_files(fmt)},
+        "sha256": {rel: sha256_file(model_dir / rel) for rel in weight_files(fmt, model_dir)},
         **facts,
     }
 
@@ -237,7 +237,12 @@ def verify_files(card: ModelCard, model_dir: str | os.PathLike[str], name: str) 
             f"model {model_dir} has no {name} format in its card (it has {', '.join(card.formats) or 'none'})"
         )
     sums = entry.get("sha256") or {}
-    for rel in weight_files(FORMATS[name]):
+    listed = sorted(sums) if not Path(FORMATS[name].path).suffix else weight_files(FORMATS[name])
+    if not listed:
+        raise ModelCardError(
+            f"model card in {model_dir} lists no files for format {name} (refusing an unverified model)"
+        )
+    for rel in listed:
         expected = sums.get(rel)
         file = model_dir / rel
         if not expected:

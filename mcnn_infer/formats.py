@@ -6,7 +6,9 @@ nothing handles a format by position or by an if-chain.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from mcnn_infer.errors import ConfigError
 
@@ -59,11 +61,19 @@ FORMATS: dict[str, ModelFormat] = {
 BACKENDS = ("openvino", "onnxruntime")
 
 
-def weight_files(fmt: ModelFormat) -> list[str]:
-    """Files (relative to the model folder) that make up ``fmt``; the card records their sha256."""
+def weight_files(fmt: ModelFormat, model_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Files (relative to the model folder) that make up ``fmt``; the card records their sha256.
+
+    A folder format (the SavedModel) is every file below its folder, so ``model_dir`` is needed.
+    """
     if fmt.path.endswith(".xml"):
         return [fmt.path, fmt.path[: -len(".xml")] + ".bin"]
-    return [fmt.path]
+    if Path(fmt.path).suffix:
+        return [fmt.path]
+    if model_dir is None:
+        raise ConfigError(f"format {fmt.name} is a folder ({fmt.path}); its files depend on the model folder")
+    root = Path(model_dir)
+    return sorted(p.relative_to(root).as_posix() for p in (root / fmt.path).rglob("*") if p.is_file())
 
 
 def select_format(backend: str, precision: str, available: list[str] | None = None) -> ModelFormat:

@@ -61,14 +61,8 @@ class LoadedModel:
             raise ConfigError(
                 f"batch has shape {batch.shape}, expected (N, {', '.join(map(str, self.input_shape))})"
             )
-        names = self.card.outputs
-        if self.fmt.runtime == "openvino":
-            result = self.session(batch)
-            return (
-                np.asarray(result[self.session.output(names["logits"])], dtype=np.float32),
-                np.asarray(result[self.session.output(names["embedding"])], dtype=np.float32),
-            )
-        logits, embedding = self.session.run([names["logits"], names["embedding"]], {"image": batch})
+        names = (self.card.outputs["logits"], self.card.outputs["embedding"])
+        logits, embedding = _RUNNERS[self.fmt.runtime](self.session, batch, names)
         return np.asarray(logits, dtype=np.float32), np.asarray(embedding, dtype=np.float32)
 
 
@@ -111,10 +105,7 @@ def load_model(
     fmt = select_format(backend, precision, list(card.formats))
     main_file = verify_files(card, model_dir, fmt.name)
     try:
-        if fmt.runtime == "openvino":
-            session = _compile_openvino(main_file, threads, hint)
-        else:
-            session = _open_onnx(main_file, threads)
+        session = _LOADERS[fmt.runtime](main_file, threads, hint)
     except ModelCardError:
         raise
     except Exception as exc:
@@ -135,10 +126,25 @@ def _compile_openvino(xml: Path, threads: int | None, hint: str):
     return core.compile_model(core.read_model(xml), "CPU", config)
 
 
-def _open_onnx(path: Path, threads: int | None):
+def _open_onnx(path: Path, threads: int | None, hint: str):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = int(threads)
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _run_openvino(session, batch: np.ndarray, names: tuple[str, str]):
+    result = session(batch)
+    return tuple(result[session.output(name)] for name in names)
+
+
+def _run_onnx(session, batch: np.ndarray, names: tuple[str, str]):
+    return session.run(list(names), {"image": batch})
+
+
+#: runtime name (``ModelFormat.runtime``) -> (path, threads, hint) -> session
+_LOADERS = {"openvino": _compile_openvino, "onnxruntime": _open_onnx}
+#: runtime name -> (session, batch, (logits name, embedding name)) -> (logits, embedding)
+_RUNNERS = {"openvino": _run_openvino, "onnxruntime": _run_onnx}

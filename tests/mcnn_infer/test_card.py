@@ -96,3 +96,19 @@ def test_channel_check():
         ChannelMismatchError, match=r"plate P1 has channels \['w1', 'w2', 'w4'\].*w1 \(DAPI\)"
     ):
         check_channels(card, ["w1", "w2", "w4"], "P1")
+
+
+def test_folder_format_checksums_cover_every_file(tmp_path):
+    card = _card()
+    (tmp_path / "saved_model" / "variables").mkdir(parents=True)
+    (tmp_path / "saved_model" / "saved_model.pb").write_bytes(b"graph")
+    (tmp_path / "saved_model" / "variables" / "variables.data-00000-of-00001").write_bytes(b"weights")
+    record_format(card, tmp_path, "tensorflow")
+    assert sorted(card.formats["tensorflow"]["sha256"]) == [
+        "saved_model/saved_model.pb",
+        "saved_model/variables/variables.data-00000-of-00001",
+    ]
+    verify_files(card, tmp_path, "tensorflow")
+    (tmp_path / "saved_model" / "variables" / "variables.data-00000-of-00001").write_bytes(b"weightz")
+    with pytest.raises(ModelCardError, match="modified or truncated"):
+        verify_files(card, tmp_path, "tensorflow")

@@ -1,0 +1,70 @@
+"""What every exporter needs: the run, the card being built, the staging folder, options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mcnn_infer.card import ModelCard
+from mcnn_train.export.run_folder import RunFolder
+
+if TYPE_CHECKING:
+    from mcnn_train.export.calibration import PlateFields
+    from mcnn_train.export.tf_model import TFModel
+
+#: Lowest ONNX opset accepted (the issue asks for >= 15); 17 is the default.
+MIN_OPSET = 15
+DEFAULT_OPSET = 17
+
+
+@dataclass
+class Int8Options:
+    """Post-training quantization settings (see :mod:`mcnn_train.export.int8`).
+
+    Attributes
+    ----------
+    plate : Path
+        Plate folder whose fields calibrate the quantization and check its accuracy.
+    calibration_fields, holdout_fields : int
+        At most this many fields for calibration and for the accuracy check (disjoint wells).
+    min_agreement : float
+        Lowest accepted top-1 agreement of INT8 with OpenVINO FP32 on the held-out fields.
+    """
+
+    plate: Path
+    calibration_fields: int = 64
+    holdout_fields: int = 64
+    min_agreement: float = 0.95
+
+
+@dataclass
+class ExportContext:
+    """State shared by the exporters of one ``export_run`` call.
+
+    Attributes
+    ----------
+    run : RunFolder
+    card : ModelCard
+        The card being built (training card + export facts).
+    stage : Path
+        Staging folder; becomes the output folder when every step succeeded.
+    tf_model : TFModel
+        The SavedModel's serving signature.
+    embedded_card : str
+        Card JSON stored inside the ONNX and IR files.
+    opset : int
+    int8 : Int8Options or None
+    plate_fields : PlateFields or None
+        Fields of the calibration plate (split into calibration / held-out), when given.
+    """
+
+    run: RunFolder
+    card: ModelCard
+    stage: Path
+    tf_model: TFModel
+    embedded_card: str
+    opset: int = DEFAULT_OPSET
+    int8: Int8Options | None = None
+    plate_fields: PlateFields | None = None
+    notes: dict[str, object] = field(default_factory=dict)

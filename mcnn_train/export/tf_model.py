@@ -1,0 +1,96 @@
+"""The trained SavedModel as TensorFlow sees it: the reference of every parity check.
+
+Only ``hcs export`` (training side) imports TensorFlow; the scorer never does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mcnn_infer.card import ModelCard
+from mcnn_train.export.errors import ExportError
+
+SIGNATURE = "serving_default"
+INPUT_NAME = "image"
+OUTPUT_NAMES = ("logits", "embedding")
+
+
+class TFModel:
+    """The ``serving_default`` signature of a SavedModel, checked against the card.
+
+    Parameters
+    ----------
+    saved_model : Path
+        SavedModel folder.
+    card : ModelCard
+        Training card; its input (H, W, C) must match the signature.
+
+    Raises
+    ------
+    ExportError
+        If the signature is missing, its input is not ``image`` float32 ``[N, H, W, C]`` with the
+        card's H, W, C, or it lacks the ``logits`` / ``embedding`` outputs.
+    """
+
+    def __init__(self, saved_model: Path, card: ModelCard) -> None:
+        import tensorflow as tf
+
+        self.path = Path(saved_model)
+        self._tf = tf
+        self._loaded = tf.saved_model.load(str(self.path))
+        if SIGNATURE not in self._loaded.signatures:
+            raise ExportError(
+                f"SavedModel {self.path} has signatures {list(self._loaded.signatures)} (expected {SIGNATURE!r})"
+            )
+        self.signature = self._loaded.signatures[SIGNATURE]
+        _, inputs = self.signature.structured_input_signature
+        expected = (card.input.height, card.input.width, len(card.input.channels))
+        spec = inputs.get(INPUT_NAME)
+        if spec is None or len(inputs) != 1:
+            raise ExportError(
+                f"SavedModel {self.path}: signature {SIGNATURE!r} has inputs {sorted(inputs)} (expected only {INPUT_NAME!r})"
+            )
+        if spec.dtype != tf.float32 or tuple(spec.shape.as_list()[1:]) != expected:
+            raise ExportError(
+                f"SavedModel {self.path}: input {INPUT_NAME!r} is {spec.dtype.name} {spec.shape.as_list()} "
+                f"(expected float32 [N, {expected[0]}, {expected[1]}, {expected[2]}] as in card.json)"
+            )
+        outputs = self.signature.structured_outputs
+        missing = [name for name in OUTPUT_NAMES if name not in outputs]
+        if missing:
+            raise ExportError(
+                f"SavedModel {self.path}: signature {SIGNATURE!r} has outputs {sorted(outputs)} "
+                f"(missing {missing}; expected {list(OUTPUT_NAMES)})"
+            )
+        self.input_shape = expected
+        self.output_shapes = {name: outputs[name].shape.as_list() for name in OUTPUT_NAMES}
+
+    def serving_function(self):
+        """A ``tf.function`` ``image [None, H, W, C] -> {'logits', 'embedding'}`` with a dynamic batch."""
+        tf = self._tf
+        signature = self.signature
+
+        @tf.function(input_signature=[tf.TensorSpec([None, *self.input_shape], tf.float32, name=INPUT_NAME)])
+        def serve(image):
+            out = signature(image=image)
+            return {name: out[name] for name in OUTPUT_NAMES}
+
+        return serve
+
+    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run a batch.
+
+        Parameters
+        ----------
+        batch : numpy.ndarray
+            float32, shape (N, H, W, C), preprocessed fields.
+
+        Returns
+        -------
+        logits, embedding : numpy.ndarray
+            float32, shapes (N, n_classes) and (N, embedding_size).
+        """
+        out = self.signature(image=self._tf.constant(np.asarray(batch, dtype=np.float32)))
+        return out["logits"].numpy(), out["embedding"].numpy()

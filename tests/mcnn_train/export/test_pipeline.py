@@ -1,0 +1,142 @@
+"""export_run end to end on a tiny mcnn-small: formats, card facts, reload without TensorFlow, tampering."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from mcnn_infer.card import load_card, verify_files
+from mcnn_infer.errors import ConfigError, ModelCardError
+from mcnn_infer.formats import FORMATS
+from mcnn_infer.runtime import load_model
+from mcnn_train.export import ExportError, export_run
+from mcnn_train.export.calibration import plate_fields
+from mcnn_train.export.pipeline import EXPORTERS
+
+REPO = Path(__file__).resolve().parents[3]
+SCORER_FORMATS = [name for name, fmt in FORMATS.items() if fmt.scorer_backend]
+
+
+def test_every_format_of_the_table_has_an_exporter():
+    assert set(EXPORTERS) == set(FORMATS)
+
+
+def test_card_records_formats_checksums_and_facts(exported, tiny_run):
+    card = load_card(exported)
+    training = load_card(tiny_run)
+    assert set(card.formats) == set(FORMATS)
+    assert card.class_names == training.class_names and card.input == training.input
+    onnx_entry = card.formats["onnx"]
+    assert onnx_entry["opset"] >= 15
+    assert onnx_entry["inputs"] == {"image": [None, 128, 128, 3]}
+    assert onnx_entry["outputs"] == {"logits": [None, 4], "embedding": [None, 128]}
+    assert card.formats["openvino-fp32"]["outputs"]["logits"] == [None, 4]
+    for name in SCORER_FORMATS:
+        verify_files(card, exported, name)
+        assert all(len(v) == 64 for v in card.formats[name]["sha256"].values())
+    assert "saved_model/saved_model.pb" in card.formats["tensorflow"]["sha256"]
+    for package in ("tf2onnx", "onnx", "openvino", "nncf", "onnxruntime", "tensorflow"):
+        assert card.software[package] != "not installed"
+    int8 = card.formats["openvino-int8"]
+    assert int8["accuracy_check"]["top1_agreement"] >= int8["accuracy_check"]["min_top1_agreement"] == 0.95
+    assert int8["calibration"]["n_fields"] == 16 and int8["accuracy_check"]["n_fields"] == 8
+
+
+def test_parity_report_covers_every_scorer_format(exported):
+    parity = load_card(exported).parity
+    assert parity["inputs"]["n_fields"] == 8 and "held-out" in parity["inputs"]["source"]
+    assert set(parity["formats"]) == set(SCORER_FORMATS)
+    tolerance = parity["fp32_tolerance"]["max_abs_logit_diff"]
+    for name in ("onnx", "openvino-fp32"):
+        result = parity["formats"][name]
+        assert result["checked"] and result["passed"] and result["max_abs_logit_diff"] <= tolerance
+        assert result["top1_agreement"] == 1.0
+    assert parity["formats"]["openvino-int8"]["checked"] is False
+
+
+_RELOAD = """
+import json, sys
+import numpy as np
+from mcnn_infer.runtime import load_model
+x = np.load(sys.argv[2])
+out = {}
+for name, backend, precision in json.loads(sys.argv[3]):
+    logits, embedding = load_model(sys.argv[1], backend, precision).infer(x)
+    out[name] = logits.tolist()
+assert "tensorflow" not in sys.modules, "mcnn_infer imported TensorFlow"
+print(json.dumps(out))
+"""
+
+
+def test_each_artifact_reloads_through_mcnn_infer_without_tensorflow(exported, calib_plate, tmp_path):
+    import tensorflow as tf
+
+    fields = plate_fields(calib_plate, load_card(exported), calibration_fields=4, holdout_fields=4)
+    batch = fields.load(fields.holdout)  # preprocessed exactly as the scorer does; (4, 128, 128, 3)
+    np.save(tmp_path / "x.npy", batch)
+    expected = (
+        tf.saved_model.load(str(exported / "saved_model"))
+        .signatures["serving_default"](image=tf.constant(batch))["logits"]
+        .numpy()
+    )
+    specs = [(n, FORMATS[n].runtime, FORMATS[n].precision) for n in SCORER_FORMATS]
+    done = subprocess.run(
+        [sys.executable, "-c", _RELOAD, str(exported), str(tmp_path / "x.npy"), json.dumps(specs)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    logits = {k: np.asarray(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+    tolerance = {"fp32": 1e-4, "fp16": 1e-2, "int8": 5e-2}
+    for name in SCORER_FORMATS:
+        np.testing.assert_allclose(logits[name], expected, atol=tolerance[FORMATS[name].precision])
+        assert (logits[name].argmax(1) == expected.argmax(1)).all(), name
+
+
+def test_openvino_outputs_by_name_and_dynamic_batch(exported):
+    model = load_model(exported, "openvino", "fp32")
+    assert model.session.output("logits") is not None
+    for n in (1, 5):
+        logits, embedding = model.infer(np.zeros((n, 128, 128, 3), np.float32))
+        assert logits.shape == (n, 4) and embedding.shape == (n, 128)
+
+
+def test_tampered_weights_are_refused(exported, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(exported, copy)
+    weights = copy / "openvino" / "model.bin"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelCardError, match=r"model\.bin has sha256 .* the card says"):
+        load_model(copy, "openvino", "fp32")
+    load_model(copy, "onnxruntime", "fp32")  # untouched formats still load
+
+
+def test_existing_output_is_not_overwritten_without_flag(exported, tiny_run):
+    before = (exported / "card.json").read_bytes()
+    with pytest.raises(ExportError, match="already exists and is not empty"):
+        export_run(tiny_run, exported, console=Console(quiet=True))
+    assert (exported / "card.json").read_bytes() == before
+
+
+def test_int8_without_calibration_plate_is_refused(tiny_run, tmp_path):
+    with pytest.raises(ConfigError, match="--calibrate PLATE_DIR"):
+        export_run(tiny_run, tmp_path / "out", int8=True, console=Console(quiet=True))
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_folder_without_saved_model_is_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    with pytest.raises(ExportError, match=r"run .*has no SavedModel"):
+        export_run(tmp_path / "run", tmp_path / "out", console=Console(quiet=True))
