@@ -8,7 +8,7 @@ Steps (each is a real ``hcs`` command, printed before it runs; a rerun skips eve
 whose output is complete and resumes an interrupted training or scoring run):
 
 1. ``hcs synth``: a simple-mode BBBC021-like screen, all 12 MoAs + DMSO + a positive control,
-   4 replicate 384-well plates in two weeks (batches), 2 sites per well, 256x320 fields;
+   4 replicate 384-well plates in two weeks (batches), 3 sites per well, 256x320 fields;
 2. ``hcs train``: ``mcnn-small`` at 128x128 with **2 Horovod workers** on one plate of each week
    (validation: held-out compounds);
 3. ``hcs export``: ONNX, OpenVINO FP32 and OpenVINO INT8 (NNCF, calibrated on a training plate)
@@ -88,7 +88,7 @@ def _skip(console: Console, title: str, why: str) -> None:
     console.print(f"[green]already done[/] ({why}); delete it to redo this step")
 
 
-def run_demo(out: str | os.PathLike[str], epochs: int = 12, console: Console | None = None) -> Path:
+def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | None = None) -> Path:
     """Run (or resume) the demo into ``out``; return the path of the HTML report."""
     console = console or Console()
     paths = DemoPaths(Path(out).absolute())
@@ -231,7 +231,7 @@ def _exported(model_dir: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mcnn_train.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo-out", help="folder for everything the demo writes")
-    parser.add_argument("--epochs", type=int, default=12, help="training epochs")
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs")
     args = parser.parse_args(argv)
     console = Console()
     try:

@@ -213,7 +213,7 @@ def potency_table(
         if "response_class" in grp.columns:
             row["response_class"] = grp["response_class"].iloc[0]
         row.update(d)
-        conv = (lambda v: 10.0**v) if x_is_log10_conc else (lambda v: v)
+        conv = _from_log10 if x_is_log10_conc else (lambda v: v)
         name = "ec50_uM" if x_is_log10_conc else "ec50_x"
         row[name] = conv(fit.log_ec50)
         row["ec50_low"] = conv(fit.log_ec50_low)
@@ -224,6 +224,12 @@ def potency_table(
         if progress is not None:
             progress()
     return pd.DataFrame(rows), fits
+
+
+def _from_log10(value: float) -> float:
+    """10**value in µM; an unbounded confidence limit becomes inf (or 0), never an overflow."""
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.power(10.0, value))
 
 
 def plot_dose_response(
