@@ -37,6 +37,15 @@ from mcnn_infer.errors import HcsError
 
 TRAIN_PLATES = ("Week1/Week1_50001", "Week2/Week2_50003")
 SCORE_PLATES = ("Week1/Week1_50002", "Week2/Week2_50004")
+SYNTH_OPTIONS = (
+    "--like simple --size 256x320 --plate-format 384 --replicates 4 --sites 3 --concentrations 6 "
+    "--compounds-per-moa 2 --seed 0 --workers 2 --preview --overwrite"
+)
+# 8 images per worker and step; the schedule's rates are per 8 images and scale with the 2 workers
+TRAIN_OPTIONS = (
+    "--model mcnn-small --size 128x128 --batch-size 8 --lr-schedule 0.01;20;0.001 --warmup-epochs 2 "
+    "--val-split compound --workers 2 --seed 0"
+)
 
 
 @dataclass(frozen=True)
@@ -99,32 +108,7 @@ def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | N
         _skip(console, "1/6 synthetic screen", str(paths.screen / "synth.json"))
     else:
         timings["synth"] = _run(
-            console,
-            "1/6 synthetic screen",
-            [
-                "synth",
-                str(paths.screen),
-                "--like",
-                "simple",
-                "--size",
-                "256x320",
-                "--plate-format",
-                "384",
-                "--replicates",
-                "4",
-                "--sites",
-                "2",
-                "--concentrations",
-                "6",
-                "--compounds-per-moa",
-                "2",
-                "--seed",
-                "0",
-                "--workers",
-                "2",
-                "--preview",
-                "--overwrite",
-            ],
+            console, "1/6 synthetic screen", ["synth", str(paths.screen), *SYNTH_OPTIONS.split()]
         )
 
     train_plates = [str(paths.screen / p) for p in TRAIN_PLATES]
@@ -143,26 +127,11 @@ def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | N
                 *train_plates,
                 "--labels",
                 str(paths.screen / "platemap.csv"),
-                "--model",
-                "mcnn-small",
-                "--size",
-                "128x128",
-                "--epochs",
-                str(epochs),
-                "--batch-size",
-                "16",
-                "--lr-schedule",
-                "0.02;8;0.002",
-                "--warmup-epochs",
-                "1",
-                "--val-split",
-                "compound",
-                "--workers",
-                "2",
-                "--seed",
-                "0",
                 "--out",
                 str(paths.run),
+                "--epochs",
+                str(epochs),
+                *TRAIN_OPTIONS.split(),
             ],
         )
 
