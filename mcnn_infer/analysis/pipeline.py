@@ -13,17 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from rich.progress import Progress
 
 from mcnn_infer import atomic
 from mcnn_infer.analysis import evaluate as ev
@@ -41,6 +31,7 @@ from mcnn_infer.analysis.moa import MIN_CONFIDENCE, call_moa, classifier_accurac
 from mcnn_infer.analysis.potency import fold_errors, plot_dose_response, potency_table
 from mcnn_infer.analysis.profiles import NORMALIZATIONS, week_batch, well_profiles
 from mcnn_infer.analysis.qc import Z_PRIME_ACCEPT, field_qc_summary, plate_qc, plot_control_distributions
+from mcnn_infer.progress import progress_bar
 
 
 @dataclass
@@ -56,26 +47,9 @@ class AnalysisResult:
         return self.out_dir / SUMMARY_NAME
 
 
-class RateColumn(ProgressColumn):
-    """Items per second of a task (blank until known)."""
-
-    def render(self, task: Task) -> Text:
-        """Render the rate as ``N.N/s``."""
-        return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
-
-
-def progress_bar() -> Progress:
-    """A rich progress bar with count, rate and ETA, written to stderr."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
+def analysis_progress() -> Progress:
+    """The progress bar of the analysis steps (on stderr, cleared when done)."""
+    return progress_bar("items", console=Console(stderr=True), transient=True)
 
 
 def safe_name(value: object) -> str:
@@ -123,7 +97,7 @@ def write_potency(
     """
     groups = points[group].nunique()
     plots: dict[str, str] = {}
-    with progress_bar() as bar:
+    with analysis_progress() as bar:
         task = bar.add_task("4PL fits", total=groups)
         table, fits = potency_table(
             points,
@@ -369,7 +343,7 @@ def analyze(
 def _write_heatmaps(res: ScoringResults, out: Path, score_class: str) -> list[dict]:
     items = []
     plates = sorted(res.wells["plate"].unique())
-    with progress_bar() as bar:
+    with analysis_progress() as bar:
         task = bar.add_task("plate heatmaps", total=2 * len(plates))
         for plate in plates:
             pw = res.wells[res.wells["plate"] == plate]

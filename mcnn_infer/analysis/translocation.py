@@ -28,8 +28,8 @@ from mcnn_infer.analysis.heatmaps import score_heatmap
 from mcnn_infer.analysis.io import ANALYSIS_DIRNAME, SUMMARY_NAME, write_json
 from mcnn_infer.analysis.pipeline import (
     AnalysisResult,
+    analysis_progress,
     now_iso,
-    progress_bar,
     safe_name,
     write_potency,
     write_qc,
@@ -195,7 +195,7 @@ def analyze_translocation(
         raise AnalysisError(f"{plate_dir}: no complete fields found; problems: {len(scan.problems)}")
     path_cols = [f"path_{c}" for c in scan.channels]
     scores = np.empty(len(fields))
-    with progress_bar() as bar:
+    with analysis_progress() as bar:
         task = bar.add_task("translocation score", total=len(fields))
         for i, paths in enumerate(fields[path_cols].itertuples(index=False)):
             img = read_field([paths[reporter_channel], paths[dna_channel]])

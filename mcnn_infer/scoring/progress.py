@@ -6,26 +6,10 @@ import contextlib
 from collections.abc import Iterator
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
-from rich.text import Text
 
-
-class RateColumn(ProgressColumn):
-    """Fields per second of a task."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-- fields/s" if speed is None else f"{speed:,.1f} fields/s", style="progress.data.speed")
+from mcnn_infer.progress import progress_bar
 
 
 @contextlib.contextmanager
@@ -34,18 +18,7 @@ def plate_progress(console: Console | None) -> Iterator[Progress | None]:
     if console is None:
         yield None
         return
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-    with progress:
+    with progress_bar("fields", console=console) as progress:
         yield progress
 
 

@@ -34,10 +34,10 @@ import tifffile
 from mcnn_infer import __version__
 from mcnn_infer.atomic import atomic_path, write_json, write_table
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.progress import progress_bar
 from mcnn_infer.synth.batch import batch_effect, field_acquisition, field_rng, name_key
 from mcnn_infer.synth.design import IMAGE_COLUMNS, SynthDesign
 from mcnn_infer.synth.phenotypes import field_params
-from mcnn_infer.synth.progress import field_progress
 from mcnn_infer.synth.render import CHANNELS, Acquisition, render_field
 
 STRENGTH_NOISE_SD = 0.03
@@ -229,7 +229,7 @@ def generate(
         )
     chunks = [tasks[i : i + _CHUNK] for i in range(0, len(tasks), _CHUNK)]
     start = time.perf_counter()
-    with field_progress(progress) as bar:
+    with progress_bar("fields", enabled=progress) as bar:
         job = bar.add_task("synth fields", total=len(tasks))
         if workers == 1:
             for chunk in chunks:

@@ -1,7 +1,8 @@
-"""A rich progress bar for field generation: count, rate (fields/s), elapsed time and ETA."""
+"""The one progress bar of hcs: description, bar, count, rate (items/s), elapsed time and ETA."""
 
 from __future__ import annotations
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,20 +25,26 @@ class RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        if speed is None:
-            return Text(f"- {self.unit}/s", style="progress.data.speed")
-        return Text(f"{speed:.1f} {self.unit}/s", style="progress.data.speed")
+        text = f"-- {self.unit}/s" if speed is None else f"{speed:,.1f} {self.unit}/s"
+        return Text(text, style="progress.data.speed")
 
 
-def field_progress(enabled: bool = True) -> Progress:
-    """A progress display for field generation (disabled displays nothing)."""
+def progress_bar(
+    unit: str = "fields", console: Console | None = None, enabled: bool = True, transient: bool = False
+) -> Progress:
+    """A rich progress display with count, rate in ``unit``/s, elapsed time and ETA.
+
+    ``enabled=False`` gives a display that prints nothing (for ``--no-progress`` / ``--quiet``).
+    """
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        RateColumn(),
+        RateColumn(unit),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
+        console=console,
+        transient=transient,
         disable=not enabled,
     )
