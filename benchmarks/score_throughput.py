@@ -10,9 +10,11 @@ Prints, measured side by side in one run on a synthetic 3-channel 16-bit plate:
 * their ratio (target >= 0.90), and the peak RSS of the ``hcs score`` process for each plate
   size (target: flat as the plate grows).
 
-The model is the tiny test CNN of ``tests/fixtures/tiny_model.py`` built at the input size
-(NOT the M-CNN: one convolution with ``--filters`` filters), so inference is cheap and the
-ratio is a strict test of the loader.
+By default the model is the tiny test CNN of ``tests/fixtures/tiny_model.py`` built at the
+input size (one convolution with ``--filters`` filters), so inference is cheap and the ratio is
+a strict test of the loader. ``--mcnn`` scores with the real M-CNN instead (seeded weights,
+exported to ONNX / OpenVINO by ``hcs export``'s code; needs the training extra), which is what a
+production run costs.
 """
 
 from __future__ import annotations
@@ -120,6 +122,15 @@ def end_to_end(model: Path, plate: Path, out: Path, backend: str, batch_size: in
     return {"fields_per_s": rate, "wall_s": wall, "peak_rss_mib": peak / 2**20}
 
 
+def export_mcnn(root: Path, plate: Path, size: tuple[int, int]) -> Path:
+    """Build the M-CNN with seeded weights (normalised on ``plate``) and export ONNX + OpenVINO FP32."""
+    from benchmarks.export_formats import make_run
+    from mcnn_train.export import export_run
+
+    run = make_run(root / "mcnn-run", "mcnn", size, plate, seed=0)
+    return export_run(run, root / "mcnn-model", overwrite=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fields", type=int, nargs="+", default=[64, 256])
@@ -127,6 +138,7 @@ def main() -> None:
     parser.add_argument(
         "--filters", type=int, default=32, help="conv filters of the test model (inference cost)"
     )
+    parser.add_argument("--mcnn", action="store_true", help="score with the real M-CNN (needs TensorFlow)")
     parser.add_argument("--backend", default="openvino", choices=["openvino", "onnxruntime"])
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--distinct", type=int, default=16, help="distinct synthetic fields written to disk")
@@ -134,12 +146,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hcs-bench-") as tmp:
         root = Path(tmp)
         size = tuple(args.size)
-        model = make_tiny_model(root / "model", size=size, filters=args.filters, embedding_size=512)
         base = make_tiny_plate(root / "base", plate="B", wells=well_names(args.distinct), size=size)
-        print(
-            f"model: tiny test CNN ({args.filters} filters, not the M-CNN), input {size[0]}x{size[1]}x3; "
-            f"{os.cpu_count()} CPUs; backend {args.backend}"
-        )
+        if args.mcnn:
+            model = export_mcnn(root, base, size)
+            kind = "the M-CNN (seeded weights, exported by hcs export)"
+        else:
+            model = make_tiny_model(root / "model", size=size, filters=args.filters, embedding_size=512)
+            kind = f"tiny test CNN ({args.filters} filters, not the M-CNN)"
+        print(f"model: {kind}, input {size[0]}x{size[1]}x3; {os.cpu_count()} CPUs; backend {args.backend}")
         results = []
         for n in args.fields:
             plate = make_plate(root / "plates", base, n, f"N{n}")
