@@ -4,9 +4,12 @@
 * Queries: treatments with a known MoA that are not negative controls (DMSO).
 * References: all non-negative-control treatments with a known MoA, except
   - NSC (not-same-compound): treatments of the query's compound;
-  - NSCB (not-same-compound-or-batch): additionally treatments sharing a batch with the query
-    (a treatment's batches are those of its wells; see :func:`mcnn_infer.analysis.profiles.week_batch`).
-* Accuracy: fraction of queries whose nearest reference has the query's MoA.
+  - NSCB (not-same-compound-or-batch): additionally treatments of the query's batch
+    (see :func:`mcnn_infer.analysis.profiles.week_batch`). In BBBC021 the replicates of a
+    treatment share a batch; where replicates span batches (as in synthetic screens) NSCB uses
+    one profile per (compound, concentration, batch), so "another batch" stays well defined.
+* Accuracy: fraction of queries whose nearest reference has the query's MoA, over the queries
+  that have at least one eligible reference (the others are counted in ``n_no_reference``).
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ FEATURE_PREFIX = "emb_"
 MODES = ("nsc", "nscb")
 
 
-def treatment_profiles(well_profiles: pd.DataFrame) -> pd.DataFrame:
+def treatment_profiles(well_profiles: pd.DataFrame, by_batch: bool = False) -> pd.DataFrame:
     """Median profile per (compound, concentration) over its wells.
 
     Parameters
     ----------
     well_profiles : pandas.DataFrame
         Output of :func:`mcnn_infer.analysis.profiles.well_profiles` (with treatment metadata).
+    by_batch : bool
+        One profile per (compound, concentration, batch) instead (for NSCB when replicates
+        span batches).
 
     Returns
     -------
@@ -48,7 +54,7 @@ def treatment_profiles(well_profiles: pd.DataFrame) -> pd.DataFrame:
             f"evaluation: well profiles lack {missing}; expected wells with compound and moa metadata"
         )
     feats = [c for c in well_profiles.columns if not c.startswith("Metadata_")]
-    keys = ["Metadata_Compound", "Metadata_Concentration"]
+    keys = ["Metadata_Compound", "Metadata_Concentration"] + (["Metadata_Batch"] if by_batch else [])
     data = well_profiles.dropna(subset=["Metadata_Compound"])
     grouped = data.groupby(keys, sort=True)
     out = grouped[feats].median()
@@ -62,7 +68,7 @@ def treatment_profiles(well_profiles: pd.DataFrame) -> pd.DataFrame:
             "Metadata_NWells": grouped.size(),
         }
     )
-    return pd.concat([meta, out], axis=1).reset_index()
+    return pd.concat([meta, out], axis=1).reset_index().drop(columns=["Metadata_Batch"], errors="ignore")
 
 
 def _is_negative(tp: pd.DataFrame) -> np.ndarray:
@@ -129,7 +135,7 @@ def nearest_neighbour_moa(tp: pd.DataFrame, mode: str) -> pd.DataFrame:
 
 @dataclass
 class NNAccuracy:
-    """1-NN accuracy of one mode: ``n_queries`` evaluated, ``n_no_reference`` without any reference."""
+    """1-NN accuracy of one mode over ``n_queries`` queries with a reference; ``n_no_reference`` had none."""
 
     mode: str
     accuracy: float
@@ -138,10 +144,10 @@ class NNAccuracy:
 
 
 def accuracy_of(predictions: pd.DataFrame, mode: str) -> NNAccuracy:
-    """Fraction of queries whose nearest neighbour has the same MoA (NaN with no queries)."""
-    n = len(predictions)
-    acc = float(predictions["correct"].mean()) if n else float("nan")
-    return NNAccuracy(mode, acc, n, int(predictions["predicted_moa"].isna().sum()) if n else 0)
+    """Fraction of queries with a reference whose nearest neighbour has the same MoA (NaN if none)."""
+    answered = predictions[predictions["predicted_moa"].notna()] if len(predictions) else predictions
+    acc = float(answered["correct"].mean()) if len(answered) else float("nan")
+    return NNAccuracy(mode, acc, len(answered), len(predictions) - len(answered))
 
 
 def confusion_matrix(true: pd.Series, predicted: pd.Series) -> pd.DataFrame:

@@ -47,6 +47,13 @@ class AnalysisResult:
         return self.out_dir / SUMMARY_NAME
 
 
+def _profiles_for(mode: str, pooled: pd.DataFrame, well_profiles: pd.DataFrame) -> pd.DataFrame:
+    """Treatment profiles for a 1-NN mode: pooled over batches, except NSCB when replicates span batches."""
+    if mode == "nscb" and pooled["Metadata_Batches"].str.contains(";").any():
+        return ev.treatment_profiles(well_profiles, by_batch=True)
+    return pooled
+
+
 def analysis_progress() -> Progress:
     """The progress bar of the analysis steps (on stderr, cleared when done)."""
     return progress_bar("items", console=Console(stderr=True), transient=True)
@@ -380,7 +387,7 @@ def run_evaluation(profiles: pd.DataFrame, out_dir: Path, calls: pd.DataFrame | 
     tp = ev.treatment_profiles(profiles)
     result: dict[str, Any] = {"n_treatments": len(tp), "files": {}}
     for mode in ev.MODES:
-        pred = ev.nearest_neighbour_moa(tp, mode)
+        pred = ev.nearest_neighbour_moa(_profiles_for(mode, tp, profiles), mode)
         acc = ev.accuracy_of(pred, mode)
         atomic.write_table(pred, out_dir / f"nn_predictions_{mode}.csv")
         cm = ev.confusion_matrix(pred["moa"], pred["predicted_moa"])

@@ -106,3 +106,27 @@ def test_nsc_excludes_same_compound_and_nscb_same_batch():
     assert acc.n_queries == 4
     cm = confusion_matrix(nsc["moa"], nsc["predicted_moa"])
     assert cm.to_numpy().sum() == 4
+
+
+def test_nscb_with_replicates_in_several_batches_uses_one_profile_per_batch():
+    from mcnn_infer.analysis.pipeline import _profiles_for
+
+    # every treatment has one replicate in each week, as in the synthetic screens
+    rows = []
+    for plate in ("Week1_1", "Week2_1"):
+        rows += [
+            (plate, "A01", "a1", "A", "treated", (1.0, 0.0)),
+            (plate, "A02", "a2", "A", "treated", (1.0, 0.1)),
+            (plate, "A03", "b1", "B", "treated", (0.0, 1.0)),
+            (plate, "A04", "b2", "B", "treated", (0.1, 1.0)),
+        ]
+    prof = _profiles(rows)
+    pooled = treatment_profiles(prof)
+    assert (pooled["Metadata_Batches"] == "Week1;Week2").all()
+    # pooled profiles: every reference shares a batch, so no query could be answered
+    assert accuracy_of(nearest_neighbour_moa(pooled, "nscb"), "nscb").n_no_reference == 4
+    nscb = nearest_neighbour_moa(_profiles_for("nscb", pooled, prof), "nscb")
+    acc = accuracy_of(nscb, "nscb")
+    assert acc.n_queries == 8 and acc.n_no_reference == 0 and acc.accuracy == 1.0
+    for row in nscb.itertuples():
+        assert row.neighbour_compound != row.compound
