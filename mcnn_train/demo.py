@@ -7,8 +7,9 @@
 Steps (each is a real ``hcs`` command, printed before it runs; a rerun skips every step
 whose output is complete and resumes an interrupted training or scoring run):
 
-1. ``hcs synth``: a simple-mode BBBC021-like screen, all 12 MoAs + DMSO + a positive control,
-   4 replicate 384-well plates in two weeks (batches), 3 sites per well, 256x320 fields;
+1. ``hcs synth``: a simple-mode BBBC021-like screen, 6 MoAs x 3 compounds x 6 doses + DMSO + a
+   positive control, 4 replicate 384-well plates in two weeks (batches), 3 sites per well,
+   256x320 fields;
 2. ``hcs train``: ``mcnn-small`` at 128x128 with **2 Horovod workers** on one plate of each week
    (validation: held-out compounds);
 3. ``hcs export``: ONNX, OpenVINO FP32 and OpenVINO INT8 (NNCF, calibrated on a training plate)
@@ -37,13 +38,16 @@ from mcnn_infer.errors import HcsError
 
 TRAIN_PLATES = ("Week1/Week1_50001", "Week2/Week2_50003")
 SCORE_PLATES = ("Week1/Week1_50002", "Week2/Week2_50004")
+#: Six MoAs with distinct phenotypes (the positive control PC-taxol is a microtubule stabiliser),
+#: three compounds each so a held-out compound leaves two to learn from; 4 replicate plates.
 SYNTH_OPTIONS = (
     "--like simple --size 256x320 --plate-format 384 --replicates 4 --sites 3 --concentrations 6 "
-    "--compounds-per-moa 2 --seed 0 --workers 2 --preview --overwrite"
+    "--compounds-per-moa 3 --moas 'Actin disruptors,DNA damage,Eg5 inhibitors,Epithelial,"
+    "Microtubule stabilizers,Protein synthesis' --seed 0 --workers 2 --preview --overwrite"
 )
-# 8 images per worker and step; the schedule's rates are per 8 images and scale with the 2 workers
+#: 8 images per worker and step; the schedule's rates are per 8 images and scale with the 2 workers.
 TRAIN_OPTIONS = (
-    "--model mcnn-small --size 128x128 --batch-size 8 --lr-schedule 0.01;20;0.001 --warmup-epochs 2 "
+    "--model mcnn-small --size 128x128 --batch-size 8 --lr-schedule '0.01;20;0.001' --warmup-epochs 2 "
     "--val-split compound --workers 2 --seed 0"
 )
 
@@ -108,7 +112,7 @@ def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | N
         _skip(console, "1/6 synthetic screen", str(paths.screen / "synth.json"))
     else:
         timings["synth"] = _run(
-            console, "1/6 synthetic screen", ["synth", str(paths.screen), *SYNTH_OPTIONS.split()]
+            console, "1/6 synthetic screen", ["synth", str(paths.screen), *shlex.split(SYNTH_OPTIONS)]
         )
 
     train_plates = [str(paths.screen / p) for p in TRAIN_PLATES]
@@ -131,7 +135,7 @@ def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | N
                 str(paths.run),
                 "--epochs",
                 str(epochs),
-                *TRAIN_OPTIONS.split(),
+                *shlex.split(TRAIN_OPTIONS),
             ],
         )
 

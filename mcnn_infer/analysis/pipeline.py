@@ -188,8 +188,16 @@ def _class_or_error(name: str | None, classes: list[str], option: str) -> str | 
     return name
 
 
-def _mode_class(wells: pd.DataFrame, role: str) -> str | None:
-    sel = wells.loc[wells["role"] == role, "predicted_class"].dropna()
+def _mode_class(wells: pd.DataFrame, role: str, classes: list[str] | None = None) -> str | None:
+    """The class of the ``role`` wells: their annotated MoA when it is a model class, else the
+    class the model predicts most often for them."""
+    chosen = wells[wells["role"] == role]
+    if classes is not None and "moa" in chosen.columns:
+        annotated = chosen["moa"].dropna()
+        annotated = annotated[annotated.isin(classes)]
+        if len(annotated):
+            return str(annotated.mode().iloc[0])
+    sel = chosen["predicted_class"].dropna()
     return str(sel.mode().iloc[0]) if len(sel) else None
 
 
@@ -290,9 +298,9 @@ def analyze(
         "n_fields": len(res.fields) if res.fields is not None else None,
         "notes": [],
     }
-    negative_class = _mode_class(wells, "negative") if res.has_treatments else None
+    negative_class = _mode_class(wells, "negative", classes) if res.has_treatments else None
     if res.has_treatments and qc_class is None:
-        qc_class = _mode_class(wells, "positive")
+        qc_class = _mode_class(wells, "positive", classes)
     if res.has_treatments and qc_class is not None:
         summary["qc"] = write_qc(wells, PROB_PREFIX + qc_class, out)
     else:
