@@ -264,6 +264,8 @@ def plot_dose_response(
         if np.isfinite(fit.log_ec50_low):
             ax.axvspan(fit.log_ec50_low, fit.log_ec50_high, color="#999999", alpha=0.2, label="EC50 95% CI")
     status = "trusted" if fit.trusted else "flags: " + ", ".join(fit.flags)
+    # the data set the x range: an unbounded EC50 or CI would otherwise squash the points
+    ax.set_xlim(xs.min() - 0.3, xs.max() + 0.3)
     ax.set_title(f"{title}\n{status}", fontsize=9)
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
