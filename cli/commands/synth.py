@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 from hcs_cli.console import make_console
+from hcs_cli.params import IMAGE_SIZE
 
 from mcnn_infer.errors import ConfigError
 from mcnn_infer.synth import MOAS, synthesize
-
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-
-
-def _parse_size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, int]:
-    match = _SIZE_RE.match(value)
-    if not match:
-        raise click.BadParameter(f"{value!r} is not HxW (expected e.g. 256x320 or 1024x1280)")
-    return int(match.group(1)), int(match.group(2))
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -52,7 +42,7 @@ def _split(value: str | None) -> list[str] | None:
     "--sites", type=click.IntRange(min=1), help="Sites per well (bbbc021: first N of 4; simple: default 1)."
 )
 @click.option(
-    "--size", default="1024x1280", show_default=True, callback=_parse_size, help="Image size HxW in pixels."
+    "--size", default="1024x1280", show_default=True, type=IMAGE_SIZE, help="Image size HxW in pixels."
 )
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed; the same seed gives identical files."

@@ -5,20 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from hcs_cli.params import IMAGE_SIZE
 
 from mcnn_infer.errors import ConfigError
 from mcnn_train.models import MODELS
-
-
-def _parse_size(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    parts = value.lower().replace(",", "x").split("x")
-    try:
-        height, width = (int(p) for p in parts)
-    except ValueError:
-        raise ConfigError(f"--size {value!r}: expected HxW in pixels, e.g. 1024x1280") from None
-    return height, width
 
 
 @click.command(
@@ -50,7 +40,9 @@ def _parse_size(value: str | None) -> tuple[int, int] | None:
 )
 @click.option("--model", type=click.Choice(list(MODELS)), default="mcnn", show_default=True)
 @click.option(
-    "--size", help="Input HxW in pixels, multiples of 128 (default: the model's, 1024x1280 for mcnn)."
+    "--size",
+    type=IMAGE_SIZE,
+    help="Input HxW in pixels, multiples of 128 (default: the model's, 1024x1280 for mcnn).",
 )
 @click.option("--epochs", type=int, help="Total epochs (default 30; with --resume: the run's).")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Images per step per worker.")
@@ -126,7 +118,7 @@ def command(
             labels=list(labels),
             data_root=data_root,
             model=model,
-            size=_parse_size(size),
+            size=size,
             epochs=epochs or 30,
             batch_size=batch_size,
             lr_schedule=lr_schedule,

@@ -41,7 +41,8 @@ class Engine(abc.ABC):
     jobs: int
     model_dir: Path
 
-    def __init__(self) -> None:
+    def __init__(self, card: ModelCard, fmt: ModelFormat, model_dir: Path, batch_size: int) -> None:
+        self.card, self.fmt, self.model_dir, self.batch_size = card, fmt, model_dir, int(batch_size)
         self._results: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
 
@@ -98,12 +99,11 @@ class OpenVinoEngine(Engine):
         batch_size: int,
         threads: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(card, fmt, model_dir, batch_size)
         import openvino as ov
         import openvino.properties as props
         import openvino.properties.hint as hints
 
-        self.card, self.fmt, self.batch_size, self.model_dir = card, fmt, int(batch_size), model_dir
         core = ov.Core()
         model = core.read_model(main_file)
         if len(model.inputs) != 1:
@@ -166,10 +166,9 @@ class OnnxRuntimeEngine(Engine):
         batch_size: int,
         threads: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(card, fmt, model_dir, batch_size)
         import onnxruntime as ort
 
-        self.card, self.fmt, self.batch_size, self.model_dir = card, fmt, int(batch_size), model_dir
         self.jobs = 1
         self.streams = 1
         options = ort.SessionOptions()

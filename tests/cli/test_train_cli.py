@@ -26,7 +26,7 @@ def test_bad_size_is_a_one_line_error(hcs, tmp_path: Path):
     assert result.exit_code == 2
     assert "hcs: error: M-CNN input height 1000 is not supported" in result.stderr
     result = hcs("train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--size", "big")
-    assert result.exit_code == 2 and "expected HxW" in result.stderr
+    assert result.exit_code == 2 and "is not HxW in pixels" in result.stderr
 
 
 def test_out_is_required_and_resume_takes_no_data(hcs, tmp_path: Path):
