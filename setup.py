@@ -8,6 +8,7 @@ from setuptools import find_packages, setup
 CLI_PACKAGES = ["hcs_cli"] + [f"hcs_cli.{name}" for name in find_packages("cli")]
 
 setup(
-    packages=find_packages(include=["mcnn_infer", "mcnn_infer.*", "mcnn_train", "mcnn_train.*"]) + CLI_PACKAGES,
+    packages=find_packages(include=["mcnn_infer", "mcnn_infer.*", "mcnn_train", "mcnn_train.*"])
+    + CLI_PACKAGES,
     package_dir={"hcs_cli": "cli"},
 )

@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mcnn_infer.images import read_field  # noqa: E402
+from mcnn_infer.plate_normalization import PlateNormalizer  # noqa: E402
 from mcnn_infer.plates import scan_plate  # noqa: E402
 from mcnn_infer.preprocess import preprocess_field  # noqa: E402
 from mcnn_infer.scoring.engine import open_engine  # noqa: E402
@@ -61,9 +62,12 @@ def pure_inference(model: Path, plate: Path, backend: str, n_fields: int, batch_
     engine = open_engine(model, backend, batch_size=batch_size)
     scan = scan_plate(plate)
     rows = scan.fields.head(engine.batch_size * 2)
+    normalizer = PlateNormalizer(engine.card.normalization, scan.fields, scan.channels)
     tensors = [
         preprocess_field(
-            read_field([r[c] for c in scan.path_columns]), engine.card.normalization, engine.card.input.size
+            read_field([r[c] for c in scan.path_columns]),
+            normalizer.for_plate(r["plate"]),
+            engine.card.input.size,
         )
         for _, r in rows.iterrows()
     ]

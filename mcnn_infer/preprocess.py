@@ -3,7 +3,8 @@
 A raw field (H, W, C) in camera counts is area-resized to the model's input size and
 normalised per channel to [0, 1] with ``(x - low) / (high - low)``, where ``low`` and
 ``high`` are robust percentiles of the plate set the model was trained on (stored in the
-model card) or fixed values.
+model card), fixed values, or each plate's own percentiles (method ``plate``, see
+:mod:`mcnn_infer.plate_normalization`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ import numpy as np
 from mcnn_infer.errors import ConfigError, ModelCardError
 
 DEFAULT_PERCENTILES = (0.1, 99.9)
+#: Percentiles of the training set, used for every plate.
+DATASET_METHOD = "percentile"
+#: Each plate's own percentiles (the card's low/high are the training set's, for reference).
+PLATE_METHOD = "plate"
+FIXED_METHOD = "fixed"
+METHODS = (DATASET_METHOD, PLATE_METHOD, FIXED_METHOD)
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,8 @@ class Normalization:
     low, high : tuple of float
         Per-channel intensities (raw camera counts) mapped to 0 and 1; length C.
     method : str
-        ``percentile`` (fitted with :func:`fit_normalization`) or ``fixed``.
+        ``percentile`` (fitted with :func:`fit_normalization` on the training set), ``plate``
+        (refitted on each plate; low/high are the training set's) or ``fixed``.
     percentiles : tuple of float
         The (low, high) percentiles used when ``method == 'percentile'``.
     n_fields : int
@@ -38,12 +46,14 @@ class Normalization:
 
     low: tuple[float, ...]
     high: tuple[float, ...]
-    method: str = "percentile"
+    method: str = DATASET_METHOD
     percentiles: tuple[float, float] = DEFAULT_PERCENTILES
     n_fields: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"normalisation method {self.method!r} is unknown (expected one of {METHODS})")
         if len(self.low) != len(self.high) or not self.low:
             raise ConfigError(
                 f"normalisation needs one low and one high value per channel (got {len(self.low)} low, "
@@ -76,7 +86,7 @@ class Normalization:
             return cls(
                 low=low,
                 high=high,
-                method=str(data.get("method", "percentile")),
+                method=str(data.get("method", DATASET_METHOD)),
                 percentiles=tuple(float(v) for v in data.get("percentiles", DEFAULT_PERCENTILES)),  # type: ignore[arg-type]
                 n_fields=int(data.get("n_fields", 0)),
                 extra=dict(data.get("extra", {})),
@@ -132,7 +142,7 @@ def fit_normalization(
     return Normalization(
         low=tuple(float(v) for v in low),
         high=tuple(float(v) for v in high),
-        method="percentile",
+        method=DATASET_METHOD,
         percentiles=(float(percentiles[0]), float(percentiles[1])),
         n_fields=len(samples),
     )

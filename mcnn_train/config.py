@@ -13,6 +13,8 @@ from mcnn_train.models import check_input_size, get_model_spec
 from mcnn_train.schedule import parse_schedule
 
 VAL_SPLITS = ("compound", "plate")
+#: ``plate``: each plate's own intensity percentiles; ``dataset``: the training set's, for every plate.
+NORMALIZATIONS = ("plate", "dataset")
 CONFIG_VERSION = 1
 
 
@@ -52,6 +54,10 @@ class TrainConfig:
         ``compound`` (hold out whole compounds per class; controls split by well) or ``plate``.
     val_fraction : float
         Fraction of compounds / plates / control wells held out for validation.
+    normalization : str
+        ``plate`` (each plate normalised with its own robust percentiles, at training and at
+        scoring: removes plate-to-plate stain and background drift) or ``dataset`` (the
+        training set's percentiles for every plate).
     augment : bool
         Random flips, 90-degree rotations (square inputs) and per-channel intensity jitter.
     workers : int
@@ -88,6 +94,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     val_split: str = "compound"
     val_fraction: float = 0.2
+    normalization: str = "plate"
     augment: bool = True
     workers: int = 1
     threads_per_worker: int | None = None
@@ -116,6 +123,12 @@ class TrainConfig:
             (0.0 < self.val_fraction < 1.0, "validation fraction", self.val_fraction, "in (0, 1)"),
             (self.warmup_epochs >= 0, "warm-up epochs", self.warmup_epochs, ">= 0"),
             (self.val_split in VAL_SPLITS, "validation split", self.val_split, f"one of {VAL_SPLITS}"),
+            (
+                self.normalization in NORMALIZATIONS,
+                "normalization",
+                self.normalization,
+                f"one of {NORMALIZATIONS}",
+            ),
             (self.max_fields is None or self.max_fields >= 2, "max fields", self.max_fields, ">= 2"),
             (
                 self.threads_per_worker is None or self.threads_per_worker >= 1,
@@ -171,6 +184,7 @@ class TrainConfig:
         """Inverse of :meth:`to_dict`; :class:`ConfigError` naming ``source`` on unknown keys."""
         data = dict(data)
         data.pop("config_version", None)
+        data.setdefault("normalization", "dataset")  # runs written before the option existed
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown or "out" not in data:

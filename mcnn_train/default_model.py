@@ -65,6 +65,7 @@ RECIPE: dict[str, Any] = {
         "warmup_epochs": 2.0,
         "val_split": "compound",
         "val_fraction": 0.2,
+        "normalization": "plate",
         "augment": True,
     },
     "export": {"int8": True, "min_agreement": 0.95, "calibration_fields": 64, "holdout_fields": 64},

@@ -6,7 +6,7 @@ requested it is read from its TIFFs (:func:`mcnn_infer.images.read_field`), prep
 :func:`mcnn_infer.preprocess.preprocess_field` (the scorer's code path) and written to the
 cache; later requests read the cached array. The data stay on disk (the page cache does the
 rest), so data sets larger than RAM work. The cache folder is keyed by a hash of the field
-paths, the normalisation and the size, so any change of these starts a new cache. Values are
+paths, each field's normalisation and the size, so any change of these starts a new cache. Values are
 stored as float32, exactly what :func:`preprocess_field` returns.
 """
 
@@ -25,10 +25,30 @@ from mcnn_infer.images import read_field
 from mcnn_infer.preprocess import Normalization, preprocess_field
 
 
-def cache_key(paths: Sequence[Sequence[str]], norm: Normalization, size: tuple[int, int]) -> str:
-    """Hex digest (16 chars) of the field paths, normalisation and size."""
+def _distinct(norms: Sequence[Normalization]) -> tuple[list[Normalization], list[int]]:
+    """The distinct normalisations (first-seen order) and, per field, the position of its own."""
+    distinct: list[Normalization] = []
+    position: dict[str, int] = {}
+    of_field: list[int] = []
+    for norm in norms:
+        key = json.dumps(norm.to_dict(), sort_keys=True)
+        if key not in position:
+            position[key] = len(distinct)
+            distinct.append(norm)
+        of_field.append(position[key])
+    return distinct, of_field
+
+
+def cache_key(paths: Sequence[Sequence[str]], norms: Sequence[Normalization], size: tuple[int, int]) -> str:
+    """Hex digest (16 chars) of the field paths, each field's normalisation and the size."""
+    distinct, of_field = _distinct(norms)
     payload = json.dumps(
-        {"paths": [list(map(str, p)) for p in paths], "norm": norm.to_dict(), "size": list(size)},
+        {
+            "paths": [list(map(str, p)) for p in paths],
+            "norms": [n.to_dict() for n in distinct],
+            "norm_of_field": of_field,
+            "size": list(size),
+        },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -43,20 +63,31 @@ class FieldCache:
         Folder holding cache folders (one per key).
     paths : sequence of sequence of str
         Channel file paths of each field, in channel order; position = cache index.
-    norm : Normalization
-        Intensity normalisation (C channels).
+    norms : Normalization or sequence of Normalization
+        Intensity normalisation (C channels): one for all fields, or one per field (e.g. its
+        plate's).
     size : (int, int)
         Model input (height, width) in pixels.
     """
 
     def __init__(
-        self, root: Path, paths: Sequence[Sequence[str]], norm: Normalization, size: tuple[int, int]
+        self,
+        root: Path,
+        paths: Sequence[Sequence[str]],
+        norms: Normalization | Sequence[Normalization],
+        size: tuple[int, int],
     ):
         self.paths = [list(map(str, p)) for p in paths]
-        self.norm = norm
+        if isinstance(norms, Normalization):
+            norms = [norms] * len(self.paths)
+        if len(norms) != len(self.paths) or not norms:
+            raise ValueError(
+                f"{len(norms)} normalisations for {len(self.paths)} fields (expected one per field)"
+            )
+        self.norms, self.norm_of_field = _distinct(norms)
         self.size = (int(size[0]), int(size[1]))
-        self.shape = (len(self.paths), self.size[0], self.size[1], norm.n_channels)
-        self.key = cache_key(self.paths, norm, self.size)
+        self.shape = (len(self.paths), self.size[0], self.size[1], self.norms[0].n_channels)
+        self.key = cache_key(self.paths, norms, self.size)
         self.folder = Path(root) / self.key
         self.folder.mkdir(parents=True, exist_ok=True)
         data_file = self.folder / "fields.f32"
@@ -72,7 +103,7 @@ class FieldCache:
             {
                 "shape": list(self.shape),
                 "dtype": "float32",
-                "norm": self.norm.to_dict(),
+                "norms": [n.to_dict() for n in self.norms],
                 "n": len(self.paths),
             },
         )
@@ -93,7 +124,8 @@ class FieldCache:
         """Preprocessed field ``index``: float32 ``(height, width, channels)`` in [0, 1]."""
         if self.filled[index]:
             return np.array(self.data[index])
-        image = preprocess_field(read_field(self.paths[index]), self.norm, self.size)
+        norm = self.norms[self.norm_of_field[index]]
+        image = preprocess_field(read_field(self.paths[index]), norm, self.size)
         self.data[index] = image
         self.filled[index] = 1  # set only after the data are in place
         return image

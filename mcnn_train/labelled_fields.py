@@ -37,6 +37,9 @@ class LabelledFields:
         ``plate, well, site, reason`` of fields left out (no treatment row / no MoA / max_fields).
     problems : pandas.DataFrame
         Problems reported by the plate scanner (incomplete fields, unreadable names).
+    plate_fields : pandas.DataFrame
+        Every field the scanner found, labelled or not (per-plate normalisation samples the
+        whole plate, as the scorer does).
     """
 
     fields: pd.DataFrame
@@ -44,6 +47,7 @@ class LabelledFields:
     class_names: list[str]
     excluded: pd.DataFrame
     problems: pd.DataFrame
+    plate_fields: pd.DataFrame
 
     def path_columns(self) -> list[str]:
         return [f"path_{c}" for c in self.channels]
@@ -195,4 +199,5 @@ def load_labelled_fields(
         class_names=class_names,
         excluded=excluded.reset_index(drop=True),
         problems=problem_table,
+        plate_fields=fields,
     )

@@ -4,7 +4,7 @@ fields, the split, the class names and the normalisation (``RUN/data/``)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ import pandas as pd
 from mcnn_infer.atomic import write_json, write_table
 from mcnn_infer.errors import ConfigError, HcsError
 from mcnn_infer.images import image_info, read_field
-from mcnn_infer.preprocess import Normalization, fit_normalization
+from mcnn_infer.plate_normalization import PlateNormalizer
+from mcnn_infer.preprocess import PLATE_METHOD, Normalization, fit_normalization
 from mcnn_train.config import TrainConfig
 from mcnn_train.labelled_fields import LabelledFields, load_labelled_fields
 from mcnn_train.splits import Split, check_split, make_split
@@ -36,9 +37,12 @@ class RunPlan:
     split : Split
         Training / validation row indices into ``fields``.
     normalization : Normalization
-        Fitted on training fields.
+        Fitted on training fields (method ``percentile``), or the same values with method
+        ``plate`` when each plate is normalised with its own percentiles.
     summary : dict
         Training-data summary for the model card.
+    plate_normalization : dict
+        Plate name -> that plate's normalisation (empty unless the method is ``plate``).
     """
 
     fields: pd.DataFrame
@@ -47,10 +51,23 @@ class RunPlan:
     split: Split
     normalization: Normalization
     summary: dict[str, Any]
+    plate_normalization: dict[str, Normalization] = field(default_factory=dict)
 
     def paths(self, index: int) -> list[str]:
         row = self.fields.iloc[int(index)]
         return [str(row[f"path_{c}"]) for c in self.channels]
+
+    def field_normalization(self, index: int) -> Normalization:
+        """The normalisation of field ``index`` (its plate's under method ``plate``)."""
+        if self.normalization.method != PLATE_METHOD:
+            return self.normalization
+        plate = str(self.fields.iloc[int(index)]["plate"])
+        try:
+            return self.plate_normalization[plate]
+        except KeyError:
+            raise ConfigError(
+                f"run plan has no normalisation for plate {plate} (expected one per plate)"
+            ) from None
 
     def save(self, run_dir: Path) -> None:
         """Write ``data/fields.parquet`` and ``data/plan.json`` atomically."""
@@ -64,6 +81,7 @@ class RunPlan:
                 "split": self.split.to_dict(),
                 "split_summary": self.split.summary,
                 "normalization": self.normalization.to_dict(),
+                "plate_normalization": {p: n.to_dict() for p, n in self.plate_normalization.items()},
                 "summary": self.summary,
             },
         )
@@ -92,6 +110,10 @@ class RunPlan:
             split=split,
             normalization=Normalization.from_dict(plan["normalization"], source=str(folder / "plan.json")),
             summary=plan["summary"],
+            plate_normalization={
+                plate: Normalization.from_dict(norm, source=f"{folder / 'plan.json'} plate {plate}")
+                for plate, norm in plan.get("plate_normalization", {}).items()
+            },
         )
 
 
@@ -152,6 +174,12 @@ def make_plan(config: TrainConfig, workers: int) -> RunPlan:
             "worker; raise --val-fraction)"
         )
     norm = fit_run_normalization(labelled.fields, labelled.channels, split.train, config.seed)
+    per_plate: dict[str, Normalization] = {}
+    if config.normalization == "plate":
+        norm = replace(norm, method=PLATE_METHOD)
+        used = set(labelled.fields["plate"].astype(str))
+        plate_fields = labelled.plate_fields[labelled.plate_fields["plate"].astype(str).isin(used)]
+        per_plate = PlateNormalizer(norm, plate_fields, labelled.channels).fit_all()
     summary = {**labelled.summary(), "split": split.summary}
     return RunPlan(
         fields=labelled.fields,
@@ -160,4 +188,5 @@ def make_plan(config: TrainConfig, workers: int) -> RunPlan:
         split=split,
         normalization=norm,
         summary=summary,
+        plate_normalization=per_plate,
     )

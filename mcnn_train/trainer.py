@@ -187,7 +187,10 @@ def run_worker(config: TrainConfig) -> Path:
     val_rows = shard(plan.split.val, info.rank, info.size)
     local_rows = np.concatenate([train_rows, val_rows])
     cache = FieldCache(
-        config.cache_dir, [plan.paths(i) for i in local_rows], plan.normalization, (height, width)
+        config.cache_dir,
+        [plan.paths(i) for i in local_rows],
+        [plan.field_normalization(i) for i in local_rows],
+        (height, width),
     )
     train_pos = np.arange(len(train_rows), dtype=np.int64)
     val_pos = np.arange(len(train_rows), len(local_rows), dtype=np.int64)
@@ -319,6 +322,7 @@ def _finish(config, plan: RunPlan, model, embedding_units, gathered, workers, gl
             "global_batch": global_batch,
             "steps_per_epoch": steps,
             "best_epoch": best_state["epoch"],
+            "plate_normalization": {p: n.to_dict() for p, n in plan.plate_normalization.items()},
         },
         metrics={"final_epoch": history[-1] if history else {}, "validation": summary},
     )

@@ -62,6 +62,13 @@ from mcnn_train.models import MODELS
 @click.option("--weight-decay", type=float, default=5e-5, show_default=True)
 @click.option("--val-split", type=click.Choice(["compound", "plate"]), default="compound", show_default=True)
 @click.option("--val-fraction", type=float, default=0.2, show_default=True)
+@click.option(
+    "--normalization",
+    type=click.Choice(["plate", "dataset"]),
+    default="plate",
+    show_default=True,
+    help="Intensity percentiles per plate (removes plate-to-plate stain drift) or of the whole training set.",
+)
 @click.option("--augment/--no-augment", default=True, show_default=True)
 @click.option("--workers", type=int, help="Local Horovod workers (default 1; with --resume: the run's).")
 @click.option(
@@ -90,6 +97,7 @@ def command(
     weight_decay,
     val_split,
     val_fraction,
+    normalization,
     augment,
     workers,
     threads_per_worker,
@@ -128,6 +136,7 @@ def command(
             label_smoothing=label_smoothing,
             val_split=val_split,
             val_fraction=val_fraction,
+            normalization=normalization,
             augment=augment,
             workers=workers or 1,
             threads_per_worker=threads_per_worker,

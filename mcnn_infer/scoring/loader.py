@@ -18,6 +18,7 @@ import numpy as np
 from mcnn_infer.card import ModelCard
 from mcnn_infer.errors import HcsError, ImageReadError
 from mcnn_infer.images import read_field
+from mcnn_infer.plate_normalization import PlateNormalizer
 from mcnn_infer.preprocess import preprocess_field
 
 
@@ -46,10 +47,11 @@ def qc_columns(raw: np.ndarray, image_qc: Callable[[np.ndarray], dict[str, Any]]
 
 @dataclass
 class FieldJob:
-    """One field to score: its global index and channel file paths in model channel order."""
+    """One field to score: its global index, channel file paths in model channel order, its plate."""
 
     index: int
     paths: list[str]
+    plate: str = ""
 
 
 @dataclass
@@ -97,11 +99,21 @@ class Batch:
 
 
 class FieldPreparer:
-    """Turn channel paths into model input following the card (callable from any thread)."""
+    """Turn channel paths into model input following the card (callable from any thread).
 
-    def __init__(self, card: ModelCard, allow_bit_depth_mismatch: bool = False) -> None:
+    ``normalizer`` gives each plate's normalisation (the card's own for models without
+    per-plate normalisation, which is also what happens when it is None).
+    """
+
+    def __init__(
+        self,
+        card: ModelCard,
+        allow_bit_depth_mismatch: bool = False,
+        normalizer: PlateNormalizer | None = None,
+    ) -> None:
         self.card = card
         self.size = card.input.size
+        self.normalizer = normalizer
         self.allow_bit_depth_mismatch = allow_bit_depth_mismatch
         self.image_qc = _image_qc_hook()
 
@@ -116,7 +128,10 @@ class FieldPreparer:
                     "(pass --allow-bit-depth-mismatch to score anyway)"
                 )
             qc = qc_columns(raw, self.image_qc)
-            tensor = preprocess_field(raw, self.card.normalization, self.size)
+            norm = (
+                self.card.normalization if self.normalizer is None else self.normalizer.for_plate(job.plate)
+            )
+            tensor = preprocess_field(raw, norm, self.size)
         except HcsError as exc:
             return LoadedField(job.index, None, {}, " ".join(str(exc).split()), exc)
         return LoadedField(job.index, tensor, qc)

@@ -19,6 +19,7 @@ from mcnn_infer.card import ModelCard, check_channels, load_card
 from mcnn_infer.errors import ChannelMismatchError, ConfigError, PlateError
 from mcnn_infer.images import image_info
 from mcnn_infer.metadata import read_treatments
+from mcnn_infer.plate_normalization import PlateNormalizer
 from mcnn_infer.plates import PlateScan, require_same_channels, scan_plate
 from mcnn_infer.runtime import softmax
 from mcnn_infer.scoring.assemble import combine, finish_fields, problem_rows, split_embeddings, write_outputs
@@ -306,6 +307,8 @@ def score_plates(
     )
 
     fields, problems = _field_table(scans, channels)
+    # fitted on the whole plate, before sharding: every shard normalises a plate identically
+    normalizer = PlateNormalizer(card.normalization, fields, channels)
     units = well_units([fields, problems])
     fields = fields[shard_mask(fields, shard, units)].reset_index(drop=True)
     problems = problems[shard_mask(problems, shard, units)].reset_index(drop=True)
@@ -350,13 +353,13 @@ def score_plates(
             store, card.class_names, options.embeddings, options, plate_of, progress, tasks
         )
         jobs = (
-            FieldJob(int(i), list(p))
-            for i, *p in todo[["_index", *path_columns(channels)]].itertuples(index=False)
+            FieldJob(int(i), list(p), str(plate))
+            for i, plate, *p in todo[["_index", "plate", *path_columns(channels)]].itertuples(index=False)
         )
         try:
             for batch in iter_batches(
                 jobs,
-                FieldPreparer(card, options.allow_bit_depth_mismatch),
+                FieldPreparer(card, options.allow_bit_depth_mismatch, normalizer),
                 engine.batch_size,
                 engine.input_shape,
                 workers,
@@ -392,6 +395,7 @@ def score_plates(
         "options": {**options.to_dict(), "metadata": [str(Path(m).resolve()) for m in options.metadata]},
         "shard": shard.to_dict(),
         "fingerprint": fingerprint["digest"],
+        "normalization": normalizer.record(fields["plate"].unique()),
         "engine": {
             "batch_size": engine.batch_size,
             "requests": engine.jobs,

@@ -16,6 +16,7 @@ import pandas as pd
 
 from mcnn_infer.card import ModelCard, check_channels
 from mcnn_infer.images import read_field
+from mcnn_infer.plate_normalization import PlateNormalizer
 from mcnn_infer.plates import field_paths, scan_plate
 from mcnn_infer.preprocess import preprocess_field
 from mcnn_train.export.errors import QuantizationError
@@ -39,6 +40,8 @@ class PlateFields:
         Rows of the plate's field table (``path_<channel>`` columns), from disjoint wells.
     card : ModelCard
         Gives the input size and the normalisation.
+    normalizer : PlateNormalizer
+        The normalisation of each plate under the card (as the scorer resolves it).
     """
 
     plate: Path
@@ -46,11 +49,12 @@ class PlateFields:
     calibration: pd.DataFrame
     holdout: pd.DataFrame
     card: ModelCard
+    normalizer: PlateNormalizer
 
     def field(self, row: pd.Series) -> np.ndarray:
-        """One preprocessed field, float32 (H, W, C) with the card's size and normalisation."""
+        """One preprocessed field, float32 (H, W, C) with the card's size and its plate's normalisation."""
         raw = read_field(field_paths(row, self.channels))
-        return preprocess_field(raw, self.card.normalization, size=self.card.input.size)
+        return preprocess_field(raw, self.normalizer.for_plate(row["plate"]), size=self.card.input.size)
 
     def batches(self, rows: pd.DataFrame, batch: int = 8) -> Iterator[np.ndarray]:
         """Preprocessed fields of ``rows`` as float32 (n, H, W, C) batches, n <= ``batch``."""
@@ -101,7 +105,12 @@ def plate_fields(
                 f"every {HOLDOUT_EVERY}rd well is held out); expected at least {MIN_FIELDS} for INT8 calibration"
             )
     return PlateFields(
-        plate=path, channels=list(scan.channels), calibration=calibration, holdout=holdout, card=card
+        plate=path,
+        channels=list(scan.channels),
+        calibration=calibration,
+        holdout=holdout,
+        card=card,
+        normalizer=PlateNormalizer(card.normalization, fields, scan.channels),
     )
 
 

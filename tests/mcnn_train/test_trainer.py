@@ -58,6 +58,8 @@ def test_run_folder_contents(uninterrupted):
     assert card.embedding_size == 128
     assert card.training["split"]["mode"] == "compound"
     assert card.training["data"]["n_fields"] == 40
+    assert card.normalization.method == "plate"
+    assert sorted(card.training["plate_normalization"]) == ["Week1_50001", "Week1_50002"]
     assert set(card.metrics["validation"]) >= {"image_accuracy", "treatment_accuracy", "per_class_recall"}
     assert card.software["tensorflow"] == tf.__version__
     loaded = tf.saved_model.load(str(run / "model"))
@@ -134,10 +136,12 @@ def test_learns_better_than_chance(train_screen, tmp_path):
             data_root=train_screen,
             model="mcnn-small",
             size=(128, 128),
-            epochs=10,
+            # 16 epochs at 0.01 with a 1-epoch warm-up: validation accuracy 0.83 / 0.90 / 0.97 for
+            # seeds 0 / 1 / 2 here; 10 epochs at 0.02 without warm-up sometimes diverged mid-run
+            epochs=16,
             batch_size=8,
-            lr_schedule="0.02;7;0.005",
-            warmup_epochs=0,
+            lr_schedule="0.01;12;0.003",
+            warmup_epochs=1,
             seed=0,
         )
     )

@@ -17,6 +17,12 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def plate_model(tmp_path_factory) -> Path:
+    """The same network as ``tiny_model`` with per-plate normalisation (method ``plate``)."""
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny3-plate", normalization="plate")
+
+
+@pytest.fixture(scope="session")
 def plate_24(tmp_path_factory) -> Path:
     """MetaXpress plate P1: 24 wells x 2 sites, 64x80 uint16."""
     return make_tiny_plate(tmp_path_factory.mktemp("plates"), wells=well_names(24), sites=2)

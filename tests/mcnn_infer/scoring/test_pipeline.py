@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -110,7 +111,9 @@ def test_bad_fields_are_recorded_not_lost(tiny_model, tmp_path):
         score_plates([plate], tmp_path / "out2", tiny_model, ScoreOptions(on_error="fail"))
 
 
-def test_resume_after_lost_parts_gives_identical_outputs(tiny_model, plate_24, tmp_path):
+@pytest.mark.parametrize("model_fixture", ["tiny_model", "plate_model"])
+def test_resume_after_lost_parts_gives_identical_outputs(model_fixture, plate_24, tmp_path, request):
+    tiny_model = request.getfixturevalue(model_fixture)
     options = ScoreOptions(batch_size=4, flush_every=4)
     full = tmp_path / "full"
     score_plates([plate_24], full, tiny_model, options)
@@ -137,7 +140,9 @@ def test_different_model_or_options_refuse_to_resume(tiny_model, plate_24, tmp_p
     assert (out / "embeddings.parquet").is_file()
 
 
-def test_shards_merged_equal_unsharded_run(tiny_model, tmp_path):
+@pytest.mark.parametrize("model_fixture", ["tiny_model", "plate_model"])
+def test_shards_merged_equal_unsharded_run(model_fixture, tmp_path, request):
+    tiny_model = request.getfixturevalue(model_fixture)
     plates = [
         make_tiny_plate(tmp_path / "p", plate=name, wells=well_names(10), sites=2, seed=k)
         for k, name in enumerate(("P1", "P2"))
@@ -165,6 +170,23 @@ def test_shards_merged_equal_unsharded_run(tiny_model, tmp_path):
         merge_results([shards[0], shards[2]], tmp_path / "m2")
     with pytest.raises(ConfigError, match="twice"):
         merge_results([shards[0], shards[0], shards[1]], tmp_path / "m3")
+
+
+def test_per_plate_normalisation_scores_a_stain_shifted_plate_alike(plate_model, tiny_model, tmp_path):
+    from tests.mcnn_infer.test_plate_normalization import shifted_copy
+
+    first = make_tiny_plate(tmp_path / "p", plate="P1", wells=well_names(12), sites=2, seed=5)
+    second = shifted_copy(first, tmp_path / "p", "P2", gain=0.5, offset=900.0)
+    results = {}
+    for name, model in (("plate", plate_model), ("fixed", tiny_model)):
+        score_plates([first, second], tmp_path / name, model)
+        wells = _read(tmp_path / name, "wells").set_index(["plate", "well"])
+        probs = wells[[c for c in wells.columns if c.startswith("prob_")]]
+        results[name] = np.abs(probs.loc["P1"].to_numpy() - probs.loc["P2"].to_numpy()).max()
+    assert results["plate"] < 1e-3 < 0.05 < results["fixed"]
+    record = json.loads((tmp_path / "plate" / "run.json").read_text())["normalization"]
+    assert record["method"] == "plate" and sorted(record["plates"]) == ["P1", "P2"]
+    assert record["plates"]["P2"]["low"][0] > record["plates"]["P1"]["low"][0] + 800
 
 
 def test_onnxruntime_backend_agrees_with_openvino(tiny_model, plate_24, tmp_path):
