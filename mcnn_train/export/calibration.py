@@ -16,7 +16,7 @@ import pandas as pd
 
 from mcnn_infer.card import ModelCard, check_channels
 from mcnn_infer.images import read_field
-from mcnn_infer.plate_normalization import PlateNormalizer
+from mcnn_infer.plate_normalization import PlateNormalizer, spread_rows
 from mcnn_infer.plates import field_paths, scan_plate
 from mcnn_infer.preprocess import preprocess_field
 from mcnn_train.export.errors import QuantizationError
@@ -116,7 +116,4 @@ def plate_fields(
 
 def _spread(rows: pd.DataFrame, n: int) -> pd.DataFrame:
     """At most ``n`` rows evenly spread over ``rows`` (all of them when there are fewer)."""
-    if len(rows) <= n:
-        return rows.reset_index(drop=True)
-    idx = np.unique(np.linspace(0, len(rows) - 1, n).round().astype(int))
-    return rows.iloc[idx].reset_index(drop=True)
+    return rows.iloc[spread_rows(len(rows), n)].reset_index(drop=True)
