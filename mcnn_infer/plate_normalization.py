@@ -11,7 +11,7 @@ dataset-wide (``percentile``) or ``fixed`` normalisation use the card's values f
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -102,8 +102,6 @@ class PlateNormalizer:
         ``well``, ``site`` and ``path_<channel>`` columns.
     channels : sequence of str
         The channel keys of the path columns, in model order.
-    fitted : mapping, optional
-        Plate name -> normalisation already fitted (e.g. read back from a run plan).
     """
 
     def __init__(
@@ -111,13 +109,12 @@ class PlateNormalizer:
         template: Normalization,
         fields: pd.DataFrame,
         channels: Sequence[str],
-        fitted: Mapping[str, Normalization] | None = None,
     ) -> None:
         self.template = template
         self.per_plate = template.method == PLATE_METHOD
         self.channels = list(channels)
         self._fields = fields if self.per_plate else fields.iloc[:0]
-        self._fitted: dict[str, Normalization] = dict(fitted or {})
+        self._fitted: dict[str, Normalization] = {}
         self._failed: dict[str, PlateError] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()

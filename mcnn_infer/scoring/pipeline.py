@@ -338,7 +338,8 @@ def score_plates(
         console.print(
             f"model {card.model_name} ({model_path}), {engine.fmt.name}; batch {engine.batch_size}, "
             f"{engine.jobs} inference requests, {workers} loader threads; shard {shard.label}; "
-            f"{len(fields)} fields, {len(fields) - len(todo)} already scored"
+            f"{len(fields)} fields, {len(fields) - len(todo)} already scored; intensity normalisation "
+            f"{'per plate' if normalizer.per_plate else 'from the model card'}"
         )
 
     start = time.perf_counter()
