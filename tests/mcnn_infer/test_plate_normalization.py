@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import tifffile
 
+from mcnn_infer import plate_normalization
 from mcnn_infer.card import ModelCard
 from mcnn_infer.errors import ConfigError, ModelCardError, PlateError
 from mcnn_infer.images import read_field
@@ -94,7 +95,7 @@ def test_other_methods_use_the_card_values(plates):
     assert normalizer.record(["P1"]) == {"method": "fixed", "plates": {}, "failed": {}}
 
 
-def test_unreadable_sampled_fields_are_recorded_and_a_dead_plate_is_refused(tmp_path):
+def test_unreadable_sampled_fields_are_recorded_and_a_dead_plate_is_refused(tmp_path, monkeypatch):
     plate = make_tiny_plate(tmp_path, plate="P3", wells=well_names(4), sites=1)
     fields, channels = table(plate)
     first = fields.sort_values(["well", "site"]).iloc[0]
@@ -110,8 +111,11 @@ def test_unreadable_sampled_fields_are_recorded_and_a_dead_plate_is_refused(tmp_
     normalizer = PlateNormalizer(TEMPLATE, fields, channels)
     with pytest.raises(PlateError, match="P3: none of the 4 fields sampled"):
         normalizer.for_plate("P3")
-    with pytest.raises(PlateError, match="P3"):  # remembered, not refitted
+    reads = []
+    monkeypatch.setattr(plate_normalization, "read_field", lambda paths: reads.append(paths))
+    with pytest.raises(PlateError, match="P3: none of the 4"):  # remembered, not refitted
         normalizer.for_plate("P3")
+    assert reads == []
     record = normalizer.record(["P3"])
     assert record["plates"] == {} and "P3" in record["failed"]
     with pytest.raises(PlateError, match="no fields"):
