@@ -11,14 +11,14 @@ dataset-wide (``percentile``) or ``fixed`` normalisation use the card's values f
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mcnn_infer.errors import HcsError, PlateError
+from mcnn_infer.errors import HcsError, ModelCardError, PlateError
 from mcnn_infer.images import read_field
 from mcnn_infer.preprocess import PLATE_METHOD, Normalization, fit_normalization
 
@@ -151,6 +151,13 @@ class PlateNormalizer:
                     self._fitted[plate] = norm
             return self._fitted[plate]
 
+    def remember(self, values: Mapping[str, Normalization]) -> None:
+        """Take plate -> normalisation fitted earlier (see :func:`from_record`) instead of refitting."""
+        if self.per_plate:
+            with self._guard:
+                for plate, norm in values.items():
+                    self._fitted.setdefault(str(plate), norm)
+
     def fit_all(self) -> dict[str, Normalization]:
         """Fit every plate of the field table; returns plate -> normalisation (empty unless per plate)."""
         if self.per_plate:
@@ -178,3 +185,16 @@ class PlateNormalizer:
                 except PlateError as exc:
                     failed[plate] = str(exc)
         return {"method": self.template.method, "plates": fitted, "failed": failed}
+
+
+def from_record(record: Any) -> dict[str, Normalization]:
+    """Plate -> normalisation from a :meth:`PlateNormalizer.record` (empty when it is not one)."""
+    if not isinstance(record, Mapping) or record.get("method") != PLATE_METHOD:
+        return {}
+    plates = record.get("plates")
+    if not isinstance(plates, Mapping):
+        return {}
+    try:
+        return {str(p): Normalization.from_dict(d, source="run record") for p, d in plates.items()}
+    except ModelCardError:
+        return {}

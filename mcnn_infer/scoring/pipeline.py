@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -19,8 +20,9 @@ from mcnn_infer.card import ModelCard, check_channels, load_card
 from mcnn_infer.errors import ChannelMismatchError, ConfigError, PlateError
 from mcnn_infer.images import image_info
 from mcnn_infer.metadata import read_treatments
-from mcnn_infer.plate_normalization import PlateNormalizer
+from mcnn_infer.plate_normalization import PlateNormalizer, from_record
 from mcnn_infer.plates import PlateScan, require_same_channels, scan_plate
+from mcnn_infer.preprocess import Normalization
 from mcnn_infer.runtime import softmax
 from mcnn_infer.scoring.assemble import combine, finish_fields, problem_rows, split_embeddings, write_outputs
 from mcnn_infer.scoring.engine import Engine, open_engine
@@ -144,6 +146,17 @@ def _field_table(scans: Sequence[PlateScan], channels: list[str]) -> tuple[pd.Da
     fields["_index"] = np.arange(len(fields), dtype=np.int64)
     problems = pd.concat([problem_rows(s.problems, channels) for s in scans], ignore_index=True)
     return fields, problems
+
+
+def _recorded_normalization(out: Path, fingerprint: str) -> dict[str, Normalization]:
+    """Per-plate normalisation in ``out/run.json`` of an earlier run with the same fingerprint."""
+    try:
+        info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(info, dict) or info.get("fingerprint") != fingerprint:
+        return {}
+    return from_record(info.get("normalization"))
 
 
 def _model_summary(engine: Engine) -> dict[str, Any]:
@@ -327,6 +340,9 @@ def score_plates(
     fingerprint["digest"] = digest(fingerprint)
     store = PartStore(out)
     store.open(fingerprint, overwrite=options.overwrite)
+    # a rerun of a finished run reuses the plates' recorded values: no refit, no decode
+    if not options.overwrite:
+        normalizer.remember(_recorded_normalization(out, fingerprint["digest"]))
     done = store.done_indices()
     todo = fields[~fields["_index"].isin(done)]
     workers = options.workers or default_workers()

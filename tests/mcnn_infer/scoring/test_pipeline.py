@@ -189,6 +189,29 @@ def test_per_plate_normalisation_scores_a_stain_shifted_plate_alike(plate_model,
     assert record["plates"]["P2"]["low"][0] > record["plates"]["P1"]["low"][0] + 800
 
 
+def test_rerun_of_a_finished_per_plate_run_reads_no_image_to_normalise(plate_model, tmp_path, monkeypatch):
+    from mcnn_infer import plate_normalization
+
+    plate = make_tiny_plate(tmp_path / "p", plate="P1", wells=well_names(6), sites=2, seed=2)
+    out = tmp_path / "out"
+    score_plates([plate], out, plate_model)
+    first = json.loads((out / "run.json").read_text())["normalization"]
+    assert sorted(first["plates"]) == ["P1"]
+    reads = []
+    real = plate_normalization.read_field
+    monkeypatch.setattr(plate_normalization, "read_field", lambda paths: reads.append(paths) or real(paths))
+    again = score_plates([plate], out, plate_model)
+    assert again.scored_now == 0 and reads == []
+    assert json.loads((out / "run.json").read_text())["normalization"] == first
+    # a record that is not a per-plate one is ignored, never trusted
+    assert plate_normalization.from_record({"method": "plate", "plates": {"P1": {"low": "x"}}}) == {}
+    assert plate_normalization.from_record({"method": "fixed", "plates": first["plates"]}) == {}
+    assert plate_normalization.from_record(None) == {}
+    # --overwrite refits
+    score_plates([plate], out, plate_model, ScoreOptions(overwrite=True))
+    assert len(reads) == 12
+
+
 def test_onnxruntime_backend_agrees_with_openvino(tiny_model, plate_24, tmp_path):
     score_plates([plate_24], tmp_path / "ov", tiny_model)
     score_plates([plate_24], tmp_path / "ort", tiny_model, ScoreOptions(backend="onnxruntime"))
