@@ -8,7 +8,10 @@ Prints, measured side by side in one run on a synthetic 3-channel 16-bit plate:
 * end-to-end fields/s of ``hcs score`` (a subprocess; its scoring loop: decode, image QC,
   preprocess, inference, result parts) and the wall time including start-up;
 * their ratio (target >= 0.90), and the peak RSS of the ``hcs score`` process for each plate
-  size (target: flat as the plate grows).
+  size (target: flat as the plate grows);
+* with ``--plate-normalization``, also end-to-end fields/s of the same model with per-plate
+  normalisation (its first pass over a plate decodes up to 64 extra fields to fit the plate's
+  percentiles) and its ratio to the card-normalised run.
 
 By default the model is the tiny test CNN of ``tests/fixtures/tiny_model.py`` built at the
 input size (one convolution with ``--filters`` filters), so inference is cheap and the ratio is
@@ -20,8 +23,10 @@ production run costs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +39,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mcnn_infer.card import load_card, save_card  # noqa: E402
 from mcnn_infer.images import read_field  # noqa: E402
 from mcnn_infer.plate_normalization import PlateNormalizer  # noqa: E402
 from mcnn_infer.plates import scan_plate  # noqa: E402
@@ -135,6 +141,16 @@ def export_mcnn(root: Path, plate: Path, size: tuple[int, int]) -> Path:
     return export_run(run, root / "mcnn-model", overwrite=True)
 
 
+def per_plate_twin(model: Path, out: Path) -> Path:
+    """A copy of ``model`` whose card asks for per-plate normalisation (same weights)."""
+    shutil.copytree(model, out)
+    card = load_card(out)
+    save_card(
+        dataclasses.replace(card, normalization=dataclasses.replace(card.normalization, method="plate")), out
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fields", type=int, nargs="+", default=[64, 256])
@@ -146,6 +162,9 @@ def main() -> None:
     parser.add_argument("--backend", default="openvino", choices=["openvino", "onnxruntime"])
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--distinct", type=int, default=16, help="distinct synthetic fields written to disk")
+    parser.add_argument(
+        "--plate-normalization", action="store_true", help="also score with per-plate normalisation"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hcs-bench-") as tmp:
         root = Path(tmp)
@@ -157,23 +176,33 @@ def main() -> None:
         else:
             model = make_tiny_model(root / "model", size=size, filters=args.filters, embedding_size=512)
             kind = f"tiny test CNN ({args.filters} filters, not the M-CNN)"
+        twin = per_plate_twin(model, root / "model-per-plate") if args.plate_normalization else None
         print(f"model: {kind}, input {size[0]}x{size[1]}x3; {os.cpu_count()} CPUs; backend {args.backend}")
         results = []
         for n in args.fields:
             plate = make_plate(root / "plates", base, n, f"N{n}")
             pure = pure_inference(model, plate, args.backend, n, args.batch_size)
             e2e = end_to_end(model, plate, root / f"out{n}", args.backend, args.batch_size)
-            results.append((n, pure, e2e))
+            per_plate = (
+                end_to_end(twin, plate, root / f"plate-out{n}", args.backend, args.batch_size)
+                if twin is not None
+                else None
+            )
+            results.append((n, pure, e2e, per_plate))
+        extra = f" {'per-plate e2e/s':>15} {'vs e2e':>6}" if twin is not None else ""
         print(
             f"{'fields':>6} {'batch':>5} {'req':>3} {'pure inf/s':>10} {'e2e fields/s':>12} {'ratio':>6} "
-            f"{'e2e wall s':>10} {'peak RSS MiB':>12}"
+            f"{'e2e wall s':>10} {'peak RSS MiB':>12}{extra}"
         )
-        for n, pure, e2e in results:
-            print(
+        for n, pure, e2e, per_plate in results:
+            line = (
                 f"{n:>6} {pure['batch']:>5} {pure['requests']:>3} {pure['fields_per_s']:>10.2f} "
                 f"{e2e['fields_per_s']:>12.2f} {e2e['fields_per_s'] / pure['fields_per_s']:>6.2f} "
                 f"{e2e['wall_s']:>10.1f} {e2e['peak_rss_mib']:>12.0f}"
             )
+            if per_plate is not None:
+                line += f" {per_plate['fields_per_s']:>15.2f} {per_plate['fields_per_s'] / e2e['fields_per_s']:>6.2f}"
+            print(line)
         if len(results) > 1:
             first, last = results[0], results[-1]
             print(
