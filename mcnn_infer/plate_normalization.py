@@ -10,15 +10,18 @@ dataset-wide (``percentile``) or ``fixed`` normalisation use the card's values f
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mcnn_infer.errors import HcsError, ModelCardError, PlateError
+from mcnn_infer.errors import ConfigError, HcsError, ModelCardError, PlateError
 from mcnn_infer.images import read_field
 from mcnn_infer.preprocess import PLATE_METHOD, Normalization, fit_normalization
 
@@ -26,6 +29,8 @@ from mcnn_infer.preprocess import PLATE_METHOD, Normalization, fit_normalization
 #: the sample happens to hold; with 24 fields that noise (about 10 % between two plates of one
 #: week) exceeded the plate effect it corrects and cost validation accuracy on small screens.
 SAMPLE_FIELDS = 64
+#: Threads decoding the sampled fields (at most the machine's CPUs).
+READ_THREADS = 4
 
 
 def spread_rows(n_rows: int, n: int) -> np.ndarray:
@@ -65,28 +70,58 @@ def fit_plate(
         When no sampled field of the plate can be read.
     """
     rows = fields.sort_values(["well", "site"], kind="stable").iloc[spread_rows(len(fields), n)]
-    images: list[np.ndarray] = []
     unreadable: list[str] = []
-    for _, row in rows.iterrows():
-        paths = [str(row[f"path_{c}"]) for c in channels]
-        try:
-            images.append(read_field(paths))
-        except HcsError as exc:
-            unreadable.append(f"{row['well']} s{row['site']}: {' '.join(str(exc).split())}")
-    if not images:
+    used = 0
+
+    def readable() -> Iterator[np.ndarray]:
+        nonlocal used
+        for (_, row), image in zip(rows.iterrows(), _read_in_parallel(rows, channels), strict=True):
+            if isinstance(image, HcsError):
+                unreadable.append(f"{row['well']} s{row['site']}: {' '.join(str(image).split())}")
+            else:
+                used += 1
+                yield image
+
+    try:
+        # fields are sampled as they are read: at most a few raw fields are in memory at once
+        fitted = fit_normalization(readable(), percentiles=template.percentiles, seed=0)
+    except ConfigError as exc:
+        if used:
+            raise PlateError(f"plate {plate}: {exc}") from None
         raise PlateError(
             f"plate {plate}: none of the {len(rows)} fields sampled to fit its per-plate normalisation could be "
             f"read (first: {unreadable[0] if unreadable else 'no fields'}); expected readable images"
-        )
-    shapes = {image.shape[2] for image in images}
-    if shapes != {len(channels)}:
-        raise PlateError(f"plate {plate}: fields have {sorted(shapes)} channels, expected {len(channels)}")
-    fitted = fit_normalization(images, percentiles=template.percentiles, seed=0)
+        ) from None
     return replace(
         fitted,
         method=PLATE_METHOD,
-        extra={"plate": str(plate), "fields_used": len(images), "fields_unreadable": unreadable},
+        extra={"plate": str(plate), "fields_used": used, "fields_unreadable": unreadable},
     )
+
+
+def _read_in_parallel(rows: pd.DataFrame, channels: Sequence[str]) -> Iterator[np.ndarray | HcsError]:
+    """Each row's raw (H, W, C) field, or the error that stopped it, in row order.
+
+    Decoding releases the GIL, so a few threads read ahead (the scorer's loader threads wait
+    for the fit of a plate they need); at most ``2 * threads`` fields are pending at once.
+    """
+    threads = max(1, min(READ_THREADS, os.cpu_count() or 1))
+
+    def read(paths: list[str]) -> np.ndarray | HcsError:
+        try:
+            return read_field(paths)
+        except HcsError as exc:
+            return exc
+
+    jobs = ([str(row[f"path_{c}"]) for c in channels] for _, row in rows.iterrows())
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hcs-plate-norm") as pool:
+        pending: deque[Future] = deque()
+        for paths in jobs:
+            pending.append(pool.submit(read, paths))
+            if len(pending) >= 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 class PlateNormalizer:
