@@ -26,9 +26,18 @@ class ModelFormat:
     runtime : str
         ``openvino``, ``onnxruntime`` or ``tensorflow``.
     precision : str
-        ``fp32``, ``fp16`` or ``int8`` (weights as stored).
+        What ``hcs score --precision`` calls it: ``fp32``, ``fp16`` (weights stored as FP16,
+        computed in f32), ``bf16`` (the FP32 IR computed in BF16) or ``int8`` (NNCF-quantized).
     scorer_backend : bool
         True if ``hcs score`` can run it (TensorFlow formats are for parity checks only).
+    description : str
+    inference_precision : str
+        The floating-point precision the runtime is told to compute in (OpenVINO
+        ``INFERENCE_PRECISION_HINT``: ``f32`` or ``bf16``; never left to the CPU's default).
+        INT8 formats compute their quantized layers in int8 and the rest in this precision.
+    validated : bool
+        True if the export checks this format's top-1 agreement with FP32 on held-out fields
+        (reduced precisions); FP32 formats are held to the parity tolerance instead.
     """
 
     name: str
@@ -37,6 +46,8 @@ class ModelFormat:
     precision: str
     scorer_backend: bool
     description: str
+    inference_precision: str = "f32"
+    validated: bool = False
 
 
 FORMATS: dict[str, ModelFormat] = {
@@ -50,15 +61,41 @@ FORMATS: dict[str, ModelFormat] = {
             "openvino-fp32", "openvino/model.xml", "openvino", "fp32", True, "OpenVINO IR, FP32 weights"
         ),
         ModelFormat(
+            "openvino-bf16",
+            "openvino/model.xml",
+            "openvino",
+            "bf16",
+            True,
+            "the FP32 OpenVINO IR computed in BF16 (CPUs with native BF16)",
+            inference_precision="bf16",
+            validated=True,
+        ),
+        ModelFormat(
             "openvino-fp16", "openvino-fp16/model.xml", "openvino", "fp16", True, "OpenVINO IR, FP16 weights"
         ),
         ModelFormat(
-            "openvino-int8", "openvino-int8/model.xml", "openvino", "int8", True, "OpenVINO IR, NNCF INT8"
+            "openvino-int8",
+            "openvino-int8/model.xml",
+            "openvino",
+            "int8",
+            True,
+            "OpenVINO IR, NNCF INT8",
+            validated=True,
         ),
     )
 }
 
-BACKENDS = ("openvino", "onnxruntime")
+#: The scorer's runtime unless ``--backend`` says otherwise (asynchronous requests, THROUGHPUT hint).
+DEFAULT_BACKEND = "openvino"
+#: Runtimes ``hcs score --backend`` accepts: the default first, then the others in table order.
+BACKENDS = tuple(
+    dict.fromkeys([DEFAULT_BACKEND, *(f.runtime for f in FORMATS.values() if f.scorer_backend)])
+)
+#: Precisions ``hcs score --precision`` accepts besides ``auto``, in table order.
+PRECISIONS = tuple(dict.fromkeys(f.precision for f in FORMATS.values() if f.scorer_backend))
+AUTO = "auto"
+#: ``--precision auto`` tries these fastest first; FP16 weights compute in f32 on CPUs, so never faster.
+AUTO_ORDER = ("int8", "bf16", "fp32")
 
 
 def weight_files(fmt: ModelFormat, model_dir: str | os.PathLike[str] | None = None) -> list[str]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
+import cv2
 import numpy as np
 
 from mcnn_infer.errors import ConfigError, ModelCardError
@@ -148,25 +148,14 @@ def fit_normalization(
     )
 
 
-@lru_cache(maxsize=32)
-def _area_weights(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) matrix whose rows average the input pixels each output pixel covers."""
-    scale = n_in / n_out
-    edges = np.arange(n_out + 1, dtype=np.float64) * scale
-    weights = np.zeros((n_out, n_in), dtype=np.float64)
-    for i in range(n_out):
-        start, stop = edges[i], edges[i + 1]
-        first, last = int(np.floor(start)), min(int(np.ceil(stop)), n_in)
-        for j in range(first, last):
-            overlap = min(stop, j + 1) - max(start, j)
-            if overlap > 0:
-                weights[i, j] = overlap
-    weights /= weights.sum(axis=1, keepdims=True)
-    return weights.astype(np.float32)
-
-
 def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize with area interpolation (each output pixel = mean of the input area it covers).
+
+    Integer downscale factors use numpy block means; other factors use OpenCV's ``INTER_AREA``
+    (exact fractional-area weights when shrinking, bilinear-like when enlarging), one channel
+    at a time so any channel count works. Neither path enters BLAS: the scorer and the per-plate
+    normaliser call this from thread pools, and numpy's bundled OpenBLAS can deadlock when
+    entered from several threads.
 
     Parameters
     ----------
@@ -178,8 +167,7 @@ def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Shape (height, width, C), float32. Integer downscale factors use block means;
-        other factors use exact fractional-area weights (upscaling becomes nearest-like).
+        Shape (height, width, C), float32.
     """
     height, width = size
     in_h, in_w, channels = image.shape
@@ -189,11 +177,11 @@ def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         fy, fx = in_h // height, in_w // width
         blocks = image.reshape(height, fy, width, fx, channels).astype(np.float32, copy=False)
         return blocks.mean(axis=(1, 3), dtype=np.float32)
-    wy = _area_weights(in_h, height)
-    wx = _area_weights(in_w, width)
-    rows = np.tensordot(wy, image.astype(np.float32, copy=False), axes=(1, 0))  # (h, W, C)
-    out = np.tensordot(rows, wx, axes=(1, 1))  # (h, C, w)
-    return np.ascontiguousarray(out.transpose(0, 2, 1))
+    out = np.empty((height, width, channels), dtype=np.float32)
+    for c in range(channels):
+        plane = np.ascontiguousarray(image[:, :, c], dtype=np.float32)
+        out[:, :, c] = cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA)
+    return out
 
 
 def normalize(image: np.ndarray, norm: Normalization, out: np.ndarray | None = None) -> np.ndarray:

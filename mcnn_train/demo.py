@@ -13,7 +13,8 @@ whose output is complete and resumes an interrupted training or scoring run):
 2. ``hcs train``: ``mcnn-small`` at 128x128 with **2 Horovod workers** on one plate of each week
    (validation: held-out compounds);
 3. ``hcs export``: ONNX, OpenVINO FP32 and OpenVINO INT8 (NNCF, calibrated on a training plate)
-   with the model card and the parity report;
+   with the model card and the parity report; on a CPU with native BF16 also the BF16 check
+   (``--bf16``), so ``hcs score --precision bf16`` / ``auto`` can use it;
 4. ``hcs score``: the two held-out plates (one per week) with OpenVINO, with embeddings;
 5. ``hcs analyze`` (Z', MoA calls, EC50 vs the generator's truth), ``hcs evaluate``
    (NSC / NSCB) and ``hcs report`` (the HTML report whose path is printed at the end).
@@ -34,6 +35,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
+from mcnn_infer.cpu import native_bf16
 from mcnn_infer.errors import HcsError
 
 TRAIN_PLATES = ("Week1/Week1_50001", "Week2/Week2_50003")
@@ -139,18 +141,21 @@ def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | N
             ],
         )
 
-    if _exported(paths.model):
-        _skip(console, "3/6 export ONNX + OpenVINO FP32 + INT8", str(paths.model / "card.json"))
+    bf16 = ["--bf16"] if native_bf16() else []
+    label = "3/6 export ONNX + OpenVINO FP32 + INT8" + (" + BF16 check" if bf16 else "")
+    if _exported(paths.model, bf16):
+        _skip(console, label, str(paths.model / "card.json"))
     else:
         timings["export"] = _run(
             console,
-            "3/6 export ONNX + OpenVINO FP32 + INT8",
+            label,
             [
                 "export",
                 str(paths.run),
                 "--out",
                 str(paths.model),
                 "--int8",
+                *bf16,
                 "--calibrate",
                 train_plates[0],
                 "--overwrite",
@@ -193,12 +198,12 @@ def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | N
     return paths.report
 
 
-def _exported(model_dir: Path) -> bool:
+def _exported(model_dir: Path, bf16: list[str]) -> bool:
     card = model_dir / "card.json"
     if not card.exists():
         return False
     formats = json.loads(card.read_text()).get("formats", {})
-    return {"onnx", "openvino-fp32", "openvino-int8"} <= set(formats)
+    return {"onnx", "openvino-fp32", "openvino-int8", *(["openvino-bf16"] if bf16 else [])} <= set(formats)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,9 +22,15 @@ from mcnn_train.export.int8 import DEFAULT_MIN_AGREEMENT
 @click.option(
     "--calibrate",
     type=click.Path(exists=True, file_okay=False, path_type=str),
-    help="Plate folder for INT8 calibration and its accuracy check (also used for parity).",
+    help="Plate folder for INT8 calibration and the INT8/BF16 agreement checks (also used for parity).",
 )
 @click.option("--fp16", is_flag=True, help="Also write OpenVINO IR with FP16 weights.")
+@click.option(
+    "--bf16",
+    is_flag=True,
+    help="Also validate BF16 compute of the FP32 IR on held-out fields (for `hcs score --precision bf16`); "
+    "needs --calibrate and a CPU with native BF16.",
+)
 @click.option("--saved-model", is_flag=True, help="Also copy the SavedModel (format 'tensorflow').")
 @click.option(
     "--opset",
@@ -38,7 +44,7 @@ from mcnn_train.export.int8 import DEFAULT_MIN_AGREEMENT
     type=click.FloatRange(0, 1, min_open=True),
     default=DEFAULT_MIN_AGREEMENT,
     show_default=True,
-    help="Refuse INT8 below this top-1 agreement with FP32 on held-out fields.",
+    help="Refuse INT8 or BF16 below this top-1 agreement with FP32 on held-out fields.",
 )
 @click.option(
     "--calibration-fields",
@@ -61,6 +67,7 @@ def command(
     int8: bool,
     calibrate: str | None,
     fp16: bool,
+    bf16: bool,
     saved_model: bool,
     opset: int,
     min_agreement: float,
@@ -78,6 +85,7 @@ def command(
         int8=int8,
         calibrate=calibrate,
         fp16=fp16,
+        bf16=bf16,
         saved_model=saved_model,
         opset=opset,
         min_agreement=min_agreement,

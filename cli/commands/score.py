@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, PRECISIONS
 from mcnn_infer.scoring.options import ON_ERROR, ScoreOptions, parse_channel_map
 from mcnn_infer.scoring.pipeline import score_plates
 from mcnn_infer.scoring.shard import resolve_shard
@@ -27,10 +28,16 @@ from mcnn_infer.scoring.shard import resolve_shard
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Exported model folder (default: $HCS_MODEL_DIR or models/mcnn-small-synth).",
 )
+@click.option("--backend", type=click.Choice(BACKENDS), default=DEFAULT_BACKEND, show_default=True)
 @click.option(
-    "--backend", type=click.Choice(["openvino", "onnxruntime"]), default="openvino", show_default=True
+    "--precision",
+    type=click.Choice([AUTO, *PRECISIONS]),
+    default="fp32",
+    show_default=True,
+    help="fp32 everywhere (same numbers on every CPU); bf16 on CPUs with native BF16 when the export "
+    "validated it; int8 when exported; auto: the fastest of these the model card validated and this "
+    "CPU runs natively (it says which).",
 )
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
 @click.option(
     "--metadata",
     multiple=True,

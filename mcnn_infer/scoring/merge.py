@@ -119,13 +119,15 @@ def merge_results(
         emb = pd.concat([pd.read_parquet(f / "embeddings.parquet") for f in folders], ignore_index=True)
         embeddings = canonical_order(emb.assign(reason="")).drop(columns="reason")
     run_info = {
-        **{k: v for k, v in first.items() if k not in ("counts", "shard", "fingerprint", "engine")},
+        **{k: v for k, v in first.items() if k not in ("counts", "shard", "fingerprint", "engine", "cpu")},
         "merged_from": [
             {
                 "dir": str(f.resolve()),
                 "shard": run["shard"],
                 "fingerprint": run.get("fingerprint"),
                 "counts": run.get("counts"),
+                "engine": run.get("engine"),
+                "cpu": run.get("cpu"),
             }
             for f, run in zip(folders, runs, strict=True)
         ],

@@ -8,15 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from mcnn_infer.errors import ConfigError
-from mcnn_infer.formats import BACKENDS
+from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, PRECISIONS
 
 ON_ERROR = ("skip", "fail")
 DEFAULT_MODEL_NAME = "mcnn-small-synth"
 MODEL_DIR_ENV = "HCS_MODEL_DIR"
-
-#: Bytes of preprocessed float32 input one inference request may hold (see :func:`choose_batch_size`).
-REQUEST_INPUT_BUDGET = 32 * 2**20
-MAX_BATCH = 32
 
 
 @dataclass
@@ -26,9 +22,13 @@ class ScoreOptions:
     Attributes
     ----------
     backend : {'openvino', 'onnxruntime'}
-    precision : {'fp32', 'fp16', 'int8'}
+    precision : {'auto', 'fp32', 'bf16', 'fp16', 'int8'}
+        What to compute in (:data:`mcnn_infer.formats.PRECISIONS`). The default is ``fp32``, not
+        ``auto``: the same plate gives the same numbers on every machine, and a run resumed or
+        merged across machines with different CPUs cannot mix precisions; ``auto`` takes the
+        fastest precision the card validated and the CPU computes natively.
     batch_size : int or None
-        Fields per inference request (None: :func:`choose_batch_size`).
+        Fields per inference request (None: :func:`mcnn_infer.runtime.choose_batch_size`).
     workers : int or None
         Decode/preprocess threads (None: the number of CPU cores, at most 8).
     threads : int or None
@@ -52,7 +52,7 @@ class ScoreOptions:
     flush_seconds : float
     """
 
-    backend: str = "openvino"
+    backend: str = DEFAULT_BACKEND
     precision: str = "fp32"
     batch_size: int | None = None
     workers: int | None = None
@@ -71,6 +71,10 @@ class ScoreOptions:
         if self.backend not in BACKENDS:
             raise ConfigError(
                 f"--backend {self.backend!r} is not supported (expected one of {', '.join(BACKENDS)})"
+            )
+        if self.precision not in (AUTO, *PRECISIONS):
+            raise ConfigError(
+                f"--precision {self.precision!r} is not supported (expected one of {', '.join((AUTO, *PRECISIONS))})"
             )
         if self.on_error not in ON_ERROR:
             raise ConfigError(
@@ -121,19 +125,6 @@ def parse_channel_map(text: str | None) -> dict[str, str]:
             raise ConfigError(f"--channel-map names {key!r} twice (expected each model channel once)")
         out[key] = value
     return out
-
-
-def choose_batch_size(height: int, width: int, channels: int) -> int:
-    """Fields per inference request, from the model's input size.
-
-    Rule: as many fields as fit in :data:`REQUEST_INPUT_BUDGET` (32 MiB of float32 input per
-    request), at most :data:`MAX_BATCH`, at least 1. The THROUGHPUT hint already runs one
-    request per CPU stream, so batching only has to amortise per-request overhead; with at most
-    ``2 x requests`` batches in flight memory stays bounded whatever the plate size.
-    224x224x3 gives 32; BBBC021 at full size (1024x1280x3, 15 MiB per field) gives 2.
-    """
-    per_field = int(height) * int(width) * int(channels) * 4
-    return int(max(1, min(MAX_BATCH, REQUEST_INPUT_BUDGET // per_field)))
 
 
 def default_workers() -> int:

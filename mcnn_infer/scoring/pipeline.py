@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,21 +16,25 @@ from rich.console import Console
 
 from mcnn_infer import __version__
 from mcnn_infer.card import ModelCard, check_channels, load_card
+from mcnn_infer.cpu import cpu_report
 from mcnn_infer.errors import ChannelMismatchError, ConfigError, PlateError
 from mcnn_infer.images import image_info
 from mcnn_infer.metadata import read_treatments
 from mcnn_infer.plate_normalization import PlateNormalizer, from_record
 from mcnn_infer.plates import PlateScan, require_same_channels, scan_plate
 from mcnn_infer.preprocess import Normalization
-from mcnn_infer.runtime import softmax
+from mcnn_infer.provenance import package_versions
+from mcnn_infer.runtime import Engine, open_engine, softmax
 from mcnn_infer.scoring.assemble import combine, finish_fields, problem_rows, split_embeddings, write_outputs
-from mcnn_infer.scoring.engine import Engine, open_engine
 from mcnn_infer.scoring.loader import Batch, FieldJob, FieldPreparer, iter_batches
 from mcnn_infer.scoring.options import ScoreOptions, default_model_dir, default_workers
 from mcnn_infer.scoring.progress import plate_progress, summary_table
 from mcnn_infer.scoring.shard import Shard, shard_mask
 from mcnn_infer.scoring.store import PartStore, digest
 from mcnn_infer.scoring.tables import KEYS, OK, SKIPPED, emb_columns, path_columns, prob_columns, well_units
+
+#: Packages whose versions run.json records.
+SCORING_PACKAGES = ("numpy", "pandas", "pyarrow", "openvino", "onnxruntime", "opencv", "tifffile")
 
 
 @dataclass
@@ -168,6 +171,8 @@ def _model_summary(engine: Engine) -> dict[str, Any]:
         "format": engine.fmt.name,
         "runtime": engine.fmt.runtime,
         "precision": engine.fmt.precision,
+        "inference_precision": engine.compiled_precision,
+        "precision_reason": engine.precision_reason,
         "class_names": card.class_names,
         "input": {
             "height": card.input.height,
@@ -181,19 +186,7 @@ def _model_summary(engine: Engine) -> dict[str, Any]:
 
 def software_versions() -> dict[str, str]:
     """Versions of the packages that determine the numbers."""
-    import onnxruntime
-    import openvino
-    import pyarrow
-
-    return {
-        "hcs": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "pyarrow": pyarrow.__version__,
-        "openvino": openvino.__version__,
-        "onnxruntime": onnxruntime.__version__,
-    }
+    return {"hcs": __version__, **package_versions(SCORING_PACKAGES)}
 
 
 class _Collector:
@@ -333,7 +326,8 @@ def score_plates(
     listing = fields[KEYS + path_columns(channels) + ["_index"]].astype(str).to_numpy().tolist()
     fingerprint = {
         "model": {"name": card.model_name, "format": engine.fmt.name, "sha256": model_info["sha256"]},
-        "options": options.result_affecting(),
+        # the precision that runs, not the request: `auto` may resolve differently on another CPU
+        "options": {**options.result_affecting(), "precision": engine.fmt.precision},
         "shard": shard.label,
         "fields": digest([listing, problems.astype(str).to_numpy().tolist()]),
     }
@@ -352,7 +346,8 @@ def score_plates(
     plate_of = plate_of.to_numpy()
     if console is not None:
         console.print(
-            f"model {card.model_name} ({model_path}), {engine.fmt.name}; batch {engine.batch_size}, "
+            f"model {card.model_name} ({model_path}), {engine.fmt.name} computing in "
+            f"{engine.compiled_precision} ({engine.precision_reason}); batch {engine.batch_size}, "
             f"{engine.jobs} inference requests, {workers} loader threads; shard {shard.label}; "
             f"{len(fields)} fields, {len(fields) - len(todo)} already scored; intensity normalisation "
             f"{'per plate' if normalizer.per_plate else 'from the model card'}"
@@ -413,12 +408,8 @@ def score_plates(
         "shard": shard.to_dict(),
         "fingerprint": fingerprint["digest"],
         "normalization": normalizer.record(fields["plate"].unique()),
-        "engine": {
-            "batch_size": engine.batch_size,
-            "requests": engine.jobs,
-            "streams": engine.streams,
-            "loader_threads": workers,
-        },
+        "engine": {**engine.describe(), "loader_threads": workers},
+        "cpu": cpu_report(),
         "software": software_versions(),
     }
     counts = write_outputs(out, table, card.class_names, treatments, embedding, run_info)

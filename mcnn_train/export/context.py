@@ -20,7 +20,8 @@ DEFAULT_OPSET = 17
 
 @dataclass
 class Int8Options:
-    """Post-training quantization settings (see :mod:`mcnn_train.export.int8`).
+    """Calibration-plate settings: INT8 calibration and the INT8 / BF16 agreement checks
+    (see :mod:`mcnn_train.export.int8` and :mod:`mcnn_train.export.agreement`).
 
     Attributes
     ----------
@@ -29,7 +30,7 @@ class Int8Options:
     calibration_fields, holdout_fields : int
         At most this many fields for calibration and for the accuracy check (disjoint wells).
     min_agreement : float
-        Lowest accepted top-1 agreement of INT8 with OpenVINO FP32 on the held-out fields.
+        Lowest accepted top-1 agreement of INT8 or BF16 with OpenVINO FP32 on the held-out fields.
     """
 
     plate: Path

@@ -13,5 +13,9 @@ class ParityError(ExportError):
     """An FP32 export whose logits differ from TensorFlow's beyond the tolerance."""
 
 
-class QuantizationError(ExportError):
+class AgreementError(ExportError):
+    """A reduced-precision format (INT8, BF16) whose top-1 class differs from FP32 too often."""
+
+
+class QuantizationError(AgreementError):
     """An INT8 model that disagrees with FP32 too often, or too few fields to calibrate and check it."""

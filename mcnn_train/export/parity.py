@@ -3,8 +3,11 @@
 For each format the report gives the max absolute difference of the logits and of the
 embedding from TensorFlow's, and the top-1 agreement (fraction of fields whose arg-max
 class is the same). FP32 formats must satisfy ``max |dlogit| <= FP32_ATOL + FP32_RTOL *
-max |logit_tf|``; reduced-precision formats (FP16, INT8) are reported but not failed here
-(INT8 has its own agreement check, :mod:`mcnn_train.export.int8`).
+max |logit_tf|``, and must report ``f32`` as their compiled precision (OpenVINO would compute
+in BF16 by itself on CPUs with native BF16). Reduced-precision formats (FP16 weights, BF16,
+INT8) are reported but not failed here (BF16 and INT8 have their agreement check,
+:mod:`mcnn_train.export.agreement`). Every format is compiled by :func:`mcnn_infer.runtime.open_engine`,
+exactly as the scorer compiles it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mcnn_infer.formats import FORMATS
-from mcnn_infer.runtime import load_model
+from mcnn_infer.runtime import open_engine
 from mcnn_train.export.context import ExportContext
 from mcnn_train.export.errors import ParityError
 
@@ -92,7 +95,7 @@ def check_parity(ctx: ExportContext, n_fields: int = DEFAULT_FIELDS) -> dict[str
     """Compare every scorer format recorded in ``ctx.card`` (loaded from the staging folder) with TensorFlow.
 
     The staging folder must already hold ``card.json`` with the formats' checksums: each format
-    is loaded by :func:`mcnn_infer.runtime.load_model`, exactly as the scorer loads it.
+    is compiled by :func:`mcnn_infer.runtime.open_engine`, exactly as the scorer compiles it.
 
     Returns
     -------
@@ -113,13 +116,18 @@ def check_parity(ctx: ExportContext, n_fields: int = DEFAULT_FIELDS) -> dict[str
         fmt = FORMATS[name]
         if not fmt.scorer_backend:
             continue
-        model = load_model(ctx.stage, fmt.runtime, fmt.precision)
-        result = compare(reference, run_batches(model.infer, inputs))
+        engine = open_engine(ctx.stage, fmt.runtime, fmt.precision, batch_size=BATCH, card=ctx.card)
+        result = compare(reference, engine.infer(inputs))
         checked = fmt.precision == "fp32"
+        result["compiled_precision"] = engine.compiled_precision
         result["checked"] = checked
-        result["passed"] = (result["max_abs_logit_diff"] <= tolerance) if checked else None
+        result["passed"] = (
+            result["max_abs_logit_diff"] <= tolerance and engine.compiled_precision == "f32" if checked else None
+        )
         formats[name] = result
-        if checked and not result["passed"]:
+        if checked and engine.compiled_precision != "f32":
+            failures.append(f"{name}: compiled for {engine.compiled_precision} (expected f32)")
+        elif checked and not result["passed"]:
             failures.append(f"{name}: max |dlogit| {result['max_abs_logit_diff']:.3g} > {tolerance:.3g}")
     if failures:
         raise ParityError(

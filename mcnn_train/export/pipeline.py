@@ -10,7 +10,6 @@ the previous one or a complete new export.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import os
 import shutil
 import time
@@ -21,8 +20,11 @@ from typing import Any
 from rich.console import Console
 
 from mcnn_infer.card import ModelCard, record_format, save_card
+from mcnn_infer.cpu import require_native_bf16
 from mcnn_infer.errors import ConfigError
 from mcnn_infer.formats import FORMATS
+from mcnn_infer.provenance import package_versions
+from mcnn_train.export.bf16 import export_openvino_bf16
 from mcnn_train.export.calibration import plate_fields
 from mcnn_train.export.context import DEFAULT_OPSET, ExportContext, Int8Options
 from mcnn_train.export.embedded import embedded_card_json
@@ -43,6 +45,7 @@ EXPORTERS: dict[str, Exporter] = {
     "tensorflow": copy_saved_model,
     "onnx": export_onnx,
     "openvino-fp32": export_openvino_fp32,
+    "openvino-bf16": export_openvino_bf16,
     "openvino-fp16": export_openvino_fp16,
     "openvino-int8": export_openvino_int8,
 }
@@ -54,18 +57,14 @@ _EXPORT_PACKAGES = ("tensorflow", "tf2onnx", "onnx", "openvino", "nncf", "onnxru
 
 def export_versions() -> dict[str, str]:
     """Versions of the packages that convert and check the model."""
-    out = {}
-    for name in _EXPORT_PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return package_versions(_EXPORT_PACKAGES)
 
 
-def selected_formats(int8: bool, fp16: bool, saved_model: bool) -> list[str]:
+def selected_formats(int8: bool, fp16: bool, saved_model: bool, bf16: bool = False) -> list[str]:
     """Names of the formats to write, in FORMATS order."""
     wanted = {*REQUIRED, *(["openvino-int8"] if int8 else []), *(["openvino-fp16"] if fp16 else [])}
+    if bf16:
+        wanted.add("openvino-bf16")
     if saved_model:
         wanted.add("tensorflow")
     return [name for name in FORMATS if name in wanted]
@@ -79,6 +78,7 @@ def export_run(
     fp16: bool = False,
     *,
     saved_model: bool = False,
+    bf16: bool = False,
     opset: int = DEFAULT_OPSET,
     min_agreement: float = DEFAULT_MIN_AGREEMENT,
     calibration_fields: int = 64,
@@ -106,10 +106,13 @@ def export_run(
         Also write ``openvino-fp16/`` (weights stored as FP16).
     saved_model : bool
         Also copy the SavedModel as ``saved_model/`` (format ``tensorflow``).
+    bf16 : bool
+        Also validate BF16 compute of the FP32 IR (format ``openvino-bf16``; needs ``calibrate``
+        and a CPU with native BF16).
     opset : int
         ONNX opset, >= 15.
     min_agreement : float
-        Lowest accepted INT8-vs-FP32 top-1 agreement on held-out fields, in (0, 1].
+        Lowest accepted INT8-vs-FP32 and BF16-vs-FP32 top-1 agreement on held-out fields, in (0, 1].
     calibration_fields, holdout_fields : int
         Most fields used to calibrate INT8 and to check it.
     parity_fields : int
@@ -132,11 +135,11 @@ def export_run(
         Inconsistent options (``int8`` without ``calibrate``, values out of range).
     ChannelMismatchError
         A calibration plate whose channels differ from the model's.
-    ParityError, QuantizationError
+    ParityError, AgreementError
         Exported formats that disagree with TensorFlow / FP32 beyond the documented limits.
     """
     console = console or Console(stderr=True, highlight=False)
-    _check_options(int8, calibrate, min_agreement, calibration_fields, holdout_fields, parity_fields)
+    _check_options(int8, bf16, calibrate, min_agreement, calibration_fields, holdout_fields, parity_fields)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ExportError(
@@ -166,7 +169,7 @@ def export_run(
         )
         if calibrate is not None:
             ctx.int8 = Int8Options(Path(calibrate), calibration_fields, holdout_fields, float(min_agreement))
-        for name in selected_formats(int8, fp16, saved_model):
+        for name in selected_formats(int8, fp16, saved_model, bf16):
             facts = _step(console, f"export {name}", lambda name=name: EXPORTERS[name](ctx))
             _record(card, stage, name, facts)
         save_card(card, stage)
@@ -180,9 +183,15 @@ def export_run(
     return out
 
 
-def _check_options(int8, calibrate, min_agreement, calibration_fields, holdout_fields, parity_fields) -> None:
+def _check_options(
+    int8, bf16, calibrate, min_agreement, calibration_fields, holdout_fields, parity_fields
+) -> None:
     if int8 and calibrate is None:
         raise ConfigError("INT8 export needs calibration fields: pass --calibrate PLATE_DIR with --int8")
+    if bf16 and calibrate is None:
+        raise ConfigError("the BF16 check needs held-out plate fields: pass --calibrate PLATE_DIR with --bf16")
+    if bf16:
+        require_native_bf16("hcs export --bf16")
     if not 0.0 < float(min_agreement) <= 1.0:
         raise ConfigError(f"min_agreement {min_agreement!r} is out of range (expected 0 < value <= 1)")
     for name, value in (

@@ -188,3 +188,33 @@ def test_resume_after_sigkill_gives_identical_outputs(models, tmp_path):
             check_exact=True,
         )
         assert (reference / f"{name}.csv").read_bytes() == (out / f"{name}.csv").read_bytes()
+
+
+def test_precision_is_explicit_and_recorded(hcs, tmp_path, monkeypatch):
+    """Default fp32 on OpenVINO computes in f32 on every CPU; run.json says so, with the CPU's flags."""
+    import json
+
+    from mcnn_infer.cpu import FLAGS_ENV, RELEVANT_FLAGS
+
+    model = make_tiny_model(tmp_path / "m", formats=("onnx", "openvino-fp32", "openvino-bf16"))
+    plate = make_tiny_plate(tmp_path / "plates", wells=("A01", "B02"))
+    result = hcs("score", plate, "--model", model, "--out", tmp_path / "fp32")
+    assert result.exit_code == 0, result.stderr
+    run = json.loads((tmp_path / "fp32" / "run.json").read_text())
+    assert run["model"]["format"] == "openvino-fp32" and run["model"]["inference_precision"] == "f32"
+    assert run["engine"]["inference_precision_compiled"] == "f32" and run["engine"]["runtime"] == "openvino"
+    assert set(run["cpu"]["flags"]) == set(RELEVANT_FLAGS)
+    assert "computing in f32 (requested)" in " ".join(result.stderr.split())
+    # auto on a CPU without native BF16 or INT8 falls back to fp32 and says why
+    monkeypatch.setenv(FLAGS_ENV, "avx2")
+    result = hcs("score", plate, "--model", model, "--out", tmp_path / "auto", "--precision", "auto")
+    assert result.exit_code == 0, result.stderr
+    assert "bf16: no native support on this CPU" in " ".join(result.stderr.split())
+    run = json.loads((tmp_path / "auto" / "run.json").read_text())
+    assert run["model"]["precision_reason"].startswith("auto: fastest precision")
+    assert run["model"]["format"] == "openvino-fp32" and run["options"]["precision"] == "auto"
+    assert run["cpu"]["flags_source"] == f"${FLAGS_ENV}" and not run["cpu"]["native_bf16"]
+    # bf16 on that CPU: one line, exit 2
+    result = hcs("score", plate, "--model", model, "--out", tmp_path / "bf16", "--precision", "bf16")
+    assert result.exit_code == 2 and "native BF16" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -62,3 +62,48 @@ def test_bad_normalisation_values_and_shapes():
         normalize(np.zeros((4, 4, 3)), norm)
     with pytest.raises(ConfigError, match=r"\(H, W, C\)"):
         preprocess_field(np.zeros((4, 4)), norm, (2, 2))
+
+
+def test_five_channels_and_upscaling():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 255, (50, 70, 5)).astype(np.uint8)
+    out = area_resize(image, (32, 40))
+    assert out.shape == (32, 40, 5) and out.dtype == np.float32
+    for c in range(5):  # each channel resized on its own: no mixing
+        np.testing.assert_allclose(out[..., c], area_resize(image[..., c : c + 1], (32, 40))[..., 0])
+    up = area_resize(np.full((8, 10, 2), 3, np.uint16), (20, 24))
+    assert up.shape == (20, 24, 2)
+    np.testing.assert_allclose(up, 3.0, rtol=1e-6)
+
+
+_CONCURRENT_RESIZE = """
+import faulthandler, sys, threading
+import numpy as np
+faulthandler.dump_traceback_later(float(sys.argv[1]), exit=True)  # a hang prints every thread's stack
+from mcnn_infer.preprocess import area_resize
+rng = np.random.default_rng(0)
+images = [rng.integers(0, 4096, (500 + 7 * k, 630 + 5 * k, 3)).astype(np.uint16) for k in range(8)]
+expected = [area_resize(im, (64, 80)) for im in images]
+failures = []
+def work(k):
+    for _ in range(20):
+        if not np.array_equal(area_resize(images[k], (64, 80)), expected[k]):
+            failures.append(k)
+threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+a = rng.random((512, 512))
+print("ok", len(failures), float(np.trace(a @ a.T)) > 0)  # BLAS in the main thread afterwards
+"""
+
+
+def test_resize_from_eight_threads_then_blas_does_not_hang():
+    """A deadlock here (numpy's OpenBLAS entered from several threads) fails within 120 s with a thread dump."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _CONCURRENT_RESIZE, "120"], capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, f"concurrent resize hung or failed:\n{done.stderr[-4000:]}"
+    assert done.stdout.split() == ["ok", "0", "True"]

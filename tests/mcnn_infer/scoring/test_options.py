@@ -1,13 +1,8 @@
 import pytest
 
 from mcnn_infer.errors import ConfigError
-from mcnn_infer.scoring.options import (
-    MAX_BATCH,
-    ScoreOptions,
-    choose_batch_size,
-    default_model_dir,
-    parse_channel_map,
-)
+from mcnn_infer.runtime import MAX_BATCH, choose_batch_size
+from mcnn_infer.scoring.options import ScoreOptions, default_model_dir, parse_channel_map
 
 
 def test_parse_channel_map():

@@ -13,7 +13,7 @@ import pytest
 from mcnn_infer.errors import ChannelMismatchError, ConfigError, HcsError, PlateError
 from mcnn_infer.images import read_field
 from mcnn_infer.preprocess import preprocess_field
-from mcnn_infer.runtime import load_model, softmax
+from mcnn_infer.runtime import open_engine, softmax
 from mcnn_infer.scoring.merge import merge_results
 from mcnn_infer.scoring.options import ScoreOptions
 from mcnn_infer.scoring.pipeline import score_plates
@@ -48,8 +48,8 @@ def test_scores_match_the_model_and_aggregate(tiny_model, plate_24, tmp_path):
     assert summary.counts["ok"] == 48 and summary.counts["skipped"] == 0
     assert list(fields.columns[:5]) == ["plate", "well", "site", "timepoint", "plane"]
     assert {"path_w1", "path_w2", "path_w4", "qc_empty", "qc_saturated", "qc_blurry"} <= set(fields.columns)
-    # the probabilities are the model's, field by field (synchronous reference through runtime.load_model)
-    model = load_model(tiny_model, "openvino")
+    # the probabilities are the model's, field by field (synchronous reference through runtime.open_engine)
+    model = open_engine(tiny_model, "openvino", batch_size=1)
     rows = fields.iloc[[0, 13, 47]]
     batch = np.stack(
         [

@@ -27,7 +27,9 @@ def calib_plate(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def exported(tiny_run, calib_plate, tmp_path_factory) -> Path:
-    """The tiny run exported with every format (ONNX, OpenVINO FP32/FP16/INT8, SavedModel)."""
+    """The tiny run exported with every format (ONNX, OpenVINO FP32/FP16/INT8, SavedModel; the BF16
+    check where the CPU has native BF16)."""
+    from mcnn_infer.cpu import native_bf16
     from mcnn_train.export import export_run
 
     out = tmp_path_factory.mktemp("models") / "tiny"
@@ -37,6 +39,7 @@ def exported(tiny_run, calib_plate, tmp_path_factory) -> Path:
         int8=True,
         calibrate=calib_plate,
         fp16=True,
+        bf16=native_bf16(),
         saved_model=True,
         console=Console(quiet=True),
     )

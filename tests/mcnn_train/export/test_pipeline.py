@@ -13,15 +13,18 @@ import pytest
 from rich.console import Console
 
 from mcnn_infer.card import load_card, verify_files
+from mcnn_infer.cpu import native_bf16
 from mcnn_infer.errors import ConfigError, ModelCardError
 from mcnn_infer.formats import FORMATS
-from mcnn_infer.runtime import load_model
+from mcnn_infer.runtime import open_engine
 from mcnn_train.export import ExportError, export_run
 from mcnn_train.export.calibration import plate_fields
 from mcnn_train.export.pipeline import EXPORTERS
 
 REPO = Path(__file__).resolve().parents[3]
-SCORER_FORMATS = [name for name, fmt in FORMATS.items() if fmt.scorer_backend]
+#: The fixture exports every format; BF16 only where the CPU computes it natively.
+EXPORTED = [name for name in FORMATS if name != "openvino-bf16" or native_bf16()]
+SCORER_FORMATS = [name for name in EXPORTED if FORMATS[name].scorer_backend]
 
 
 def test_every_format_of_the_table_has_an_exporter():
@@ -31,7 +34,7 @@ def test_every_format_of_the_table_has_an_exporter():
 def test_card_records_formats_checksums_and_facts(exported, tiny_run):
     card = load_card(exported)
     training = load_card(tiny_run)
-    assert set(card.formats) == set(FORMATS)
+    assert set(card.formats) == set(EXPORTED)
     assert card.class_names == training.class_names and card.input == training.input
     onnx_entry = card.formats["onnx"]
     assert onnx_entry["opset"] >= 15
@@ -47,6 +50,12 @@ def test_card_records_formats_checksums_and_facts(exported, tiny_run):
     int8 = card.formats["openvino-int8"]
     assert int8["accuracy_check"]["top1_agreement"] >= int8["accuracy_check"]["min_top1_agreement"] == 0.95
     assert int8["calibration"]["n_fields"] == 16 and int8["accuracy_check"]["n_fields"] == 8
+    assert int8["accuracy_check"]["reference"] == "openvino-fp32 computed in f32"
+    if native_bf16():
+        bf16 = card.formats["openvino-bf16"]
+        assert bf16["sha256"] == card.formats["openvino-fp32"]["sha256"] and bf16["precision"] == "bf16"
+        assert bf16["accuracy_check"]["compiled_precision"] == "bf16"
+        assert bf16["accuracy_check"]["top1_agreement"] >= 0.95 and bf16["accuracy_check"]["n_fields"] == 8
 
 
 def test_parity_report_covers_every_scorer_format(exported):
@@ -57,18 +66,20 @@ def test_parity_report_covers_every_scorer_format(exported):
     for name in ("onnx", "openvino-fp32"):
         result = parity["formats"][name]
         assert result["checked"] and result["passed"] and result["max_abs_logit_diff"] <= tolerance
-        assert result["top1_agreement"] == 1.0
+        assert result["top1_agreement"] == 1.0 and result["compiled_precision"] == "f32"
     assert parity["formats"]["openvino-int8"]["checked"] is False
+    if native_bf16():
+        assert parity["formats"]["openvino-bf16"]["compiled_precision"] == "bf16"
 
 
 _RELOAD = """
 import json, sys
 import numpy as np
-from mcnn_infer.runtime import load_model
+from mcnn_infer.runtime import open_engine
 x = np.load(sys.argv[2])
 out = {}
 for name, backend, precision in json.loads(sys.argv[3]):
-    logits, embedding = load_model(sys.argv[1], backend, precision).infer(x)
+    logits, embedding = open_engine(sys.argv[1], backend, precision).infer(x)
     out[name] = logits.tolist()
 assert "tensorflow" not in sys.modules, "mcnn_infer imported TensorFlow"
 print(json.dumps(out))
@@ -97,17 +108,17 @@ def test_each_artifact_reloads_through_mcnn_infer_without_tensorflow(exported, c
     )
     assert done.returncode == 0, done.stderr
     logits = {k: np.asarray(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
-    tolerance = {"fp32": 1e-4, "fp16": 1e-2, "int8": 5e-2}
+    tolerance = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 5e-2, "int8": 5e-2}
     for name in SCORER_FORMATS:
         np.testing.assert_allclose(logits[name], expected, atol=tolerance[FORMATS[name].precision])
         assert (logits[name].argmax(1) == expected.argmax(1)).all(), name
 
 
-def test_openvino_outputs_by_name_and_dynamic_batch(exported):
-    model = load_model(exported, "openvino", "fp32")
-    assert model.session.output("logits") is not None
+def test_openvino_outputs_by_name_and_any_number_of_fields(exported):
+    engine = open_engine(exported, "openvino", "fp32", batch_size=4)
+    assert engine.compiled.output("logits") is not None and engine.compiled_precision == "f32"
     for n in (1, 5):
-        logits, embedding = model.infer(np.zeros((n, 128, 128, 3), np.float32))
+        logits, embedding = engine.infer(np.zeros((n, 128, 128, 3), np.float32))
         assert logits.shape == (n, 4) and embedding.shape == (n, 128)
 
 
@@ -119,8 +130,8 @@ def test_tampered_weights_are_refused(exported, tmp_path):
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.raises(ModelCardError, match=r"model\.bin has sha256 .* the card says"):
-        load_model(copy, "openvino", "fp32")
-    load_model(copy, "onnxruntime", "fp32")  # untouched formats still load
+        open_engine(copy, "openvino", "fp32")
+    open_engine(copy, "onnxruntime", "fp32")  # untouched formats still load
 
 
 def test_existing_output_is_not_overwritten_without_flag(exported, tiny_run):

@@ -12,7 +12,7 @@ import pytest
 
 from mcnn_infer.card import load_card, verify_files
 from mcnn_infer.formats import FORMATS
-from mcnn_infer.runtime import load_model
+from mcnn_infer.runtime import open_engine
 from mcnn_infer.synth import synthesize
 from mcnn_train.default_model import COMMAND, MODEL_NAME
 from mcnn_train.export.calibration import plate_fields
@@ -73,8 +73,8 @@ def test_formats_agree_on_fresh_synthetic_fields(card, tmp_path):
     results = {}
     for name in card.formats:
         fmt = FORMATS[name]
-        results[name] = load_model(SHIPPED, fmt.runtime, fmt.precision).infer(batch)
-    np.testing.assert_allclose(results["onnx"][0], results["openvino-fp32"][0], atol=1e-3)
+        results[name] = open_engine(SHIPPED, fmt.runtime, fmt.precision).infer(batch)
+    np.testing.assert_allclose(results["onnx"][0], results["openvino-fp32"][0], atol=1e-4)  # f32 vs f32
     assert results["onnx"][1].shape == (len(batch), card.embedding_size)
     agree = np.mean(results["openvino-int8"][0].argmax(1) == results["openvino-fp32"][0].argmax(1))
     assert agree >= 0.75, f"INT8 agrees with FP32 on {agree:.0%} of {len(batch)} fresh fields"

@@ -1,0 +1,158 @@
+"""The interface every inference engine implements, and the softmax of its logits.
+
+An engine takes NHWC float32 batches of at most ``batch_size`` rows, pads the last one to
+the fixed batch size (so every field is computed by the same compiled kernels, whatever
+batch it falls in, and resumed or sharded runs give identical numbers), and hands back
+``(tag, logits, embedding)`` for the real rows.
+"""
+
+from __future__ import annotations
+
+import abc
+import queue
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcnn_infer.card import ModelCard
+from mcnn_infer.errors import ConfigError
+from mcnn_infer.formats import ModelFormat
+
+
+class Engine(abc.ABC):
+    """Common interface: :meth:`submit` batches, collect with :meth:`poll` / :meth:`drain`, or :meth:`infer`.
+
+    Attributes
+    ----------
+    card : ModelCard
+    fmt : ModelFormat
+    model_dir : Path
+    batch_size : int
+        Fields per request (the compiled batch dimension).
+    jobs : int
+        Inference requests that run at the same time.
+    streams : int
+        CPU streams of the runtime.
+    compiled_precision : str
+        The floating-point precision the runtime reports it compiled for (``f32``, ``bf16``),
+        read back from the compiled model, not assumed from the request.
+    precision_reason : str
+        Why this precision runs (``requested``, or what ``--precision auto`` chose and skipped).
+    """
+
+    card: ModelCard
+    fmt: ModelFormat
+    model_dir: Path
+    batch_size: int
+    jobs: int = 1
+    streams: int = 1
+    compiled_precision: str = "f32"
+    precision_reason: str = "requested"
+
+    def __init__(
+        self,
+        card: ModelCard,
+        fmt: ModelFormat,
+        main_file: Path,
+        model_dir: Path,
+        batch_size: int,
+        threads: int | None = None,
+        hint: str = "THROUGHPUT",
+    ) -> None:
+        self.card, self.fmt, self.model_dir, self.batch_size = card, fmt, Path(model_dir), int(batch_size)
+        self._results: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._open(Path(main_file), threads, hint)
+
+    @abc.abstractmethod
+    def _open(self, main_file: Path, threads: int | None, hint: str) -> None:
+        """Load and compile ``main_file`` for ``batch_size`` fields per request; set ``compiled_precision``,
+        ``jobs`` and ``streams``. ``threads``: inference threads (None: the runtime's choice);
+        ``hint``: OpenVINO performance hint (``THROUGHPUT`` or ``LATENCY``)."""
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of one preprocessed field."""
+        return (self.card.input.height, self.card.input.width, len(self.card.input.channels))
+
+    def _pad(self, tensor: np.ndarray) -> tuple[np.ndarray, int]:
+        n = tensor.shape[0] if tensor.ndim == 4 else 0
+        if n < 1 or n > self.batch_size or tensor.shape[1:] != self.input_shape:
+            raise ConfigError(
+                f"batch has shape {tensor.shape}, expected (1..{self.batch_size}, "
+                f"{', '.join(map(str, self.input_shape))})"
+            )
+        if n == self.batch_size:
+            return np.ascontiguousarray(tensor, dtype=np.float32), n
+        padded = np.zeros((self.batch_size, *self.input_shape), dtype=np.float32)
+        padded[:n] = tensor
+        return padded, n
+
+    @abc.abstractmethod
+    def submit(self, tensor: np.ndarray, tag: Any) -> None:
+        """Start inference of a (n, H, W, C) float32 batch, n <= batch_size; may block while all requests are busy."""
+
+    def poll(self) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+        """Finished batches so far: ``(tag, logits (n, K), embedding (n, E))``; does not block."""
+        self._raise_pending()
+        out = []
+        while True:
+            try:
+                out.append(self._results.get_nowait())
+            except queue.Empty:
+                return out
+
+    def drain(self) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+        """Wait for every submitted batch and return the finished ones."""
+        return self.poll()
+
+    def infer(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run any number of fields through the engine and wait for them (parity checks, benchmarks).
+
+        Parameters
+        ----------
+        inputs : numpy.ndarray
+            float32, shape (N, H, W, C), preprocessed with the card's normalisation.
+
+        Returns
+        -------
+        logits : numpy.ndarray
+            float32, shape (N, n_classes), in input order.
+        embedding : numpy.ndarray
+            float32, shape (N, embedding_size).
+        """
+        if inputs.ndim != 4 or inputs.shape[1:] != self.input_shape or len(inputs) == 0:
+            raise ConfigError(
+                f"inputs have shape {inputs.shape}, expected (N, {', '.join(map(str, self.input_shape))})"
+            )
+        for start in range(0, len(inputs), self.batch_size):
+            self.submit(inputs[start : start + self.batch_size], start)
+        parts = sorted(self.drain(), key=lambda part: part[0])
+        return np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+    def describe(self) -> dict[str, Any]:
+        """What was compiled, for run.json and benchmark output."""
+        return {
+            "format": self.fmt.name,
+            "runtime": self.fmt.runtime,
+            "precision": self.fmt.precision,
+            "inference_precision_requested": self.fmt.inference_precision,
+            "inference_precision_compiled": self.compiled_precision,
+            "precision_reason": self.precision_reason,
+            "batch_size": self.batch_size,
+            "requests": self.jobs,
+            "streams": self.streams,
+        }
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise RuntimeError(f"inference failed in {self.fmt.runtime}: {error}") from error
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, K) logits, computed stably in float64, returned as float32."""
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)

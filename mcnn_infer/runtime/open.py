@@ -1,0 +1,150 @@
+"""The one way to open a model: verify its files, pick the format, compile it with explicit settings.
+
+Scoring, export parity, the INT8 / BF16 agreement checks, the tests and every benchmark open
+models through :func:`open_engine` (or :func:`compile_engine` for a format the card does not
+list yet), so a compile setting cannot differ between the check and the production run.
+:data:`ENGINES` maps a format's runtime (:data:`mcnn_infer.formats.FORMATS`) to its engine class;
+a new inference backend is one class and one line here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mcnn_infer.card import ModelCard, load_card, verify_files
+from mcnn_infer.cpu import native_bf16, native_int8, require_native_bf16
+from mcnn_infer.errors import ConfigError, ModelCardError
+from mcnn_infer.formats import AUTO, AUTO_ORDER, ModelFormat, select_format
+from mcnn_infer.runtime.base import Engine
+from mcnn_infer.runtime.onnxruntime_engine import OnnxRuntimeEngine
+from mcnn_infer.runtime.openvino_engine import OpenVinoEngine
+
+#: ``ModelFormat.runtime`` -> engine class.
+ENGINES: dict[str, type[Engine]] = {"openvino": OpenVinoEngine, "onnxruntime": OnnxRuntimeEngine}
+
+#: Bytes of preprocessed float32 input one inference request may hold (see :func:`choose_batch_size`).
+REQUEST_INPUT_BUDGET = 32 * 2**20
+MAX_BATCH = 32
+
+
+def choose_batch_size(height: int, width: int, channels: int) -> int:
+    """Fields per inference request, from the model's input size.
+
+    Rule: as many fields as fit in :data:`REQUEST_INPUT_BUDGET` (32 MiB of float32 input per
+    request), at most :data:`MAX_BATCH`, at least 1. The THROUGHPUT hint already runs one
+    request per CPU stream, so batching only has to amortise per-request overhead; with at most
+    ``2 x requests`` batches in flight memory stays bounded whatever the plate size.
+    224x224x3 gives 32; BBBC021 at full size (1024x1280x3, 15 MiB per field) gives 2.
+    """
+    per_field = int(height) * int(width) * int(channels) * 4
+    return int(max(1, min(MAX_BATCH, REQUEST_INPUT_BUDGET // per_field)))
+
+
+def resolve_precision(card: ModelCard, backend: str, precision: str) -> tuple[str, str]:
+    """The precision to run and why: ``precision`` itself, or for ``auto`` the fastest usable one.
+
+    ``auto`` takes the first of :data:`mcnn_infer.formats.AUTO_ORDER` (int8, bf16, fp32) whose
+    format the card lists (a reduced precision is only listed after it passed its agreement
+    check at export) and that this CPU computes natively (INT8: VNNI or AMX; BF16:
+    ``avx512_bf16`` or ``amx_bf16``).
+
+    Returns
+    -------
+    (str, str)
+        The precision and a one-line reason.
+    """
+    if precision != AUTO:
+        return precision, "requested"
+    native = {"int8": native_int8(), "bf16": native_bf16(), "fp32": True}
+    passed_over = []
+    for candidate in AUTO_ORDER:
+        try:
+            fmt = select_format(backend, candidate, list(card.formats))
+        except ConfigError:
+            passed_over.append(f"{candidate}: not validated in the card")
+            continue
+        if not native[candidate]:
+            passed_over.append(f"{candidate}: no native support on this CPU")
+            continue
+        why = f"auto: fastest precision validated by the card and native here ({fmt.name})"
+        return candidate, why + (f"; skipped {', '.join(passed_over)}" if passed_over else "")
+    raise ConfigError(
+        f"--precision auto found no usable format for backend {backend!r} in model {card.model_name} "
+        f"({'; '.join(passed_over)}); expected at least an fp32 export"
+    )
+
+
+def compile_engine(
+    card: ModelCard,
+    fmt: ModelFormat,
+    main_file: str | os.PathLike[str],
+    model_dir: str | os.PathLike[str],
+    batch_size: int | None = None,
+    threads: int | None = None,
+    hint: str = "THROUGHPUT",
+) -> Engine:
+    """Compile an already verified file as format ``fmt`` (the export's checks use this before the
+    card lists the format; everything else calls :func:`open_engine`).
+
+    Raises
+    ------
+    ConfigError
+        BF16 on a CPU without native BF16, or a runtime that compiled another precision.
+    ModelCardError
+        A model file the runtime cannot load.
+    """
+    if fmt.inference_precision == "bf16":
+        require_native_bf16(f"precision bf16 (format {fmt.name})")
+    size = batch_size or choose_batch_size(card.input.height, card.input.width, len(card.input.channels))
+    try:
+        return ENGINES[fmt.runtime](card, fmt, Path(main_file), Path(model_dir), size, threads, hint)
+    except (ModelCardError, ConfigError):
+        raise
+    except Exception as exc:
+        raise ModelCardError(f"model file {main_file} could not be loaded by {fmt.runtime} ({exc})") from exc
+
+
+def open_engine(
+    model_dir: str | os.PathLike[str],
+    backend: str = "openvino",
+    precision: str = "fp32",
+    batch_size: int | None = None,
+    threads: int | None = None,
+    card: ModelCard | None = None,
+    hint: str = "THROUGHPUT",
+) -> Engine:
+    """Verify a model's checksums and compile it for batched CPU inference.
+
+    Parameters
+    ----------
+    model_dir : path
+        Exported model folder with ``card.json``.
+    backend : {'openvino', 'onnxruntime'}
+        A runtime of :data:`mcnn_infer.formats.FORMATS`.
+    precision : {'auto', 'fp32', 'bf16', 'fp16', 'int8'}
+        ``auto``: see :func:`resolve_precision`; the choice is in ``engine.precision_reason``.
+    batch_size : int, optional
+        Fields per request (default: :func:`choose_batch_size`).
+    threads : int, optional
+        Inference threads (default: the runtime's choice).
+    card : ModelCard, optional
+        The folder's card when already loaded.
+    hint : {'THROUGHPUT', 'LATENCY'}
+        OpenVINO performance hint.
+
+    Raises
+    ------
+    ModelCardError
+        Missing card or format, checksum mismatch, or a model the runtime cannot load.
+    ConfigError
+        Backend/precision without a format in this model, or BF16 on a CPU without it.
+    """
+    model_dir = Path(model_dir)
+    card = card or load_card(model_dir)
+    chosen, reason = resolve_precision(card, backend, precision)
+    fmt = select_format(backend, chosen, list(card.formats))
+    main_file = verify_files(card, model_dir, fmt.name)
+    engine = compile_engine(card, fmt, main_file, model_dir, batch_size, threads, hint)
+    engine.precision_reason = reason
+    return engine
