@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -74,8 +75,12 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    """Write ``obj`` as indented JSON to ``path`` atomically.
+
+    numpy scalars and arrays become Python numbers and lists, paths strings, NaN ``null`` (valid
+    JSON for every reader), dict keys strings.
+    """
+    write_text(path, json.dumps(_clean(obj), indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
@@ -94,6 +99,22 @@ def write_table_pair(frame: pd.DataFrame, stem: str | os.PathLike[str]) -> None:
     """Write ``<stem>.parquet`` and ``<stem>.csv`` atomically (lab tools read either)."""
     write_table(frame, f"{stem}.parquet")
     write_table(frame, f"{stem}.csv")
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj
 
 
 def _json_default(obj: Any) -> Any:

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mcnn_infer.atomic import write_json
 from mcnn_infer.errors import ChannelMismatchError, ModelCardError
 from mcnn_infer.formats import FORMATS, weight_files
@@ -71,9 +73,6 @@ class ModelCard:
         out = asdict(self)
         out["normalization"] = self.normalization.to_dict()
         return out
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "model card") -> ModelCard:
@@ -274,3 +273,19 @@ def check_channels(card: ModelCard, plate_channels: Sequence[str], plate: str) -
             f"plate {plate} has channels {list(plate_channels)}, but model {card.model_name} expects {names} "
             "in this order"
         )
+
+
+def bit_depth_mismatch(card: ModelCard, dtype: Any, path: str) -> str | None:
+    """Why an image of ``dtype`` at ``path`` does not fit the card's bit depth (None when it does).
+
+    The message names the file, its bit depth and the model's, and the option that scores anyway;
+    callers raise it as the error of their context (a plate refused, or one field skipped).
+    """
+    expected = card.input.bit_depth
+    bits = np.dtype(dtype).itemsize * 8
+    if not expected or bits == expected:
+        return None
+    return (
+        f"image {path} is {np.dtype(dtype)} ({bits}-bit) but model {card.model_name} expects "
+        f"{expected}-bit images; pass --allow-bit-depth-mismatch to score anyway"
+    )

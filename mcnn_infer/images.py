@@ -174,12 +174,6 @@ def read_field(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
     return np.stack(planes, axis=-1)
 
 
-def dtype_max(dtype: np.dtype) -> float:
-    """Largest representable intensity of an integer dtype (1.0 for floats)."""
-    dtype = np.dtype(dtype)
-    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
-
-
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:200]

@@ -23,6 +23,7 @@ import pandas as pd
 
 from mcnn_infer.errors import ConfigError, HcsError, ModelCardError, PlateError
 from mcnn_infer.images import read_field
+from mcnn_infer.plates import field_paths
 from mcnn_infer.preprocess import PLATE_METHOD, Normalization, fit_normalization
 
 #: Fields read per plate to fit its percentiles. The 99.9th percentile depends on which phenotypes
@@ -113,7 +114,7 @@ def _read_in_parallel(rows: pd.DataFrame, channels: Sequence[str]) -> Iterator[n
         except HcsError as exc:
             return exc
 
-    jobs = ([str(row[f"path_{c}"]) for c in channels] for _, row in rows.iterrows())
+    jobs = ([str(p) for p in field_paths(row, channels)] for _, row in rows.iterrows())
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hcs-plate-norm") as pool:
         pending: deque[Future] = deque()
         for paths in jobs:

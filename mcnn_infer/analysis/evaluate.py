@@ -25,8 +25,8 @@ import pandas as pd
 
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.io import save_figure
+from mcnn_infer.results import stored_emb_columns
 
-FEATURE_PREFIX = "emb_"
 MODES = ("nsc", "nscb")
 
 
@@ -96,7 +96,7 @@ def nearest_neighbour_moa(tp: pd.DataFrame, mode: str) -> pd.DataFrame:
     """
     if mode not in MODES:
         raise AnalysisError(f"evaluation: mode {mode!r}; expected one of {list(MODES)}")
-    feats = [c for c in tp.columns if c.startswith(FEATURE_PREFIX)]
+    feats = stored_emb_columns(tp)
     if not feats:
         raise AnalysisError("evaluation: treatment profiles have no emb_NNN feature columns")
     usable = tp[tp["Metadata_MoA"].notna() & ~_is_negative(tp)].reset_index(drop=True)

@@ -1,8 +1,7 @@
-"""Reading scoring outputs and writing analysis outputs atomically."""
+"""Reading a results folder for analysis (names from :mod:`mcnn_infer.results`) and saving figures atomically."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,20 @@ import pandas as pd
 
 from mcnn_infer import atomic
 from mcnn_infer.analysis.errors import AnalysisError
-
-PROB_PREFIX = "prob_"
-EMB_PREFIX = "emb_"
-ANALYSIS_DIRNAME = "analysis"
-SUMMARY_NAME = "summary.json"
-WELL_KEYS = ["plate", "well"]
-TREATMENT_KEYS = ["compound", "concentration"]
-ROLES = ("negative", "positive", "treated")
+from mcnn_infer.results import (
+    EMBEDDINGS_FILE,
+    FIELDS,
+    ROLES,
+    RUN_FILE,
+    TREATMENT_KEYS,
+    TREATMENTS,
+    WELL_KEYS,
+    WELLS,
+    read_run,
+    stored_class_names,
+    stored_emb_columns,
+    stored_prob_columns,
+)
 
 
 @dataclass
@@ -40,6 +45,8 @@ class ScoringResults:
         One row per field, with ``qc_*`` columns; None when ``fields.parquet`` is absent.
     embeddings : pandas.DataFrame or None
         ``plate, well, site, timepoint, emb_000..emb_511``; None when not scored with embeddings.
+    treatments : pandas.DataFrame or None
+        The scorer's per-treatment calls (``treatments.parquet``); None when scored without metadata.
     run : dict
         Contents of ``run.json`` (empty when absent).
     class_names : list of str
@@ -50,6 +57,7 @@ class ScoringResults:
     wells: pd.DataFrame
     fields: pd.DataFrame | None
     embeddings: pd.DataFrame | None
+    treatments: pd.DataFrame | None
     run: dict[str, Any]
     class_names: list[str]
 
@@ -62,16 +70,6 @@ class ScoringResults:
     def has_labels(self) -> bool:
         """True when at least one well has a known MoA label."""
         return "moa" in self.wells.columns and self.wells["moa"].notna().any()
-
-
-def prob_columns(df: pd.DataFrame) -> list[str]:
-    """Return the ``prob_<class>`` columns of ``df`` in their stored order."""
-    return [c for c in df.columns if c.startswith(PROB_PREFIX)]
-
-
-def emb_columns(df: pd.DataFrame) -> list[str]:
-    """Return the ``emb_NNN`` feature columns of ``df`` in their stored order."""
-    return [c for c in df.columns if c.startswith(EMB_PREFIX)]
 
 
 def require_columns(df: pd.DataFrame, columns: list[str] | tuple[str, ...], source: str | Path) -> None:
@@ -111,15 +109,14 @@ def read_scoring_results(results_dir: str | Path) -> ScoringResults:
         When the folder or ``wells.parquet`` is missing, or required columns are absent or invalid.
     """
     root = Path(results_dir)
-    wells_path = root / "wells.parquet"
+    wells_path = root / f"{WELLS}.parquet"
     if not root.is_dir():
         raise AnalysisError(f"{root}: not a folder; expected a results folder written by hcs score")
     if not wells_path.is_file():
         raise AnalysisError(f"{wells_path}: not found; expected the well table written by hcs score")
     wells = _read_table(wells_path)
     require_columns(wells, [*WELL_KEYS, "predicted_class", "confidence"], wells_path)
-    probs = prob_columns(wells)
-    if not probs:
+    if not stored_prob_columns(wells):
         raise AnalysisError(f"{wells_path}: no prob_<class> columns; expected one per model class")
     if "role" in wells.columns:
         bad = sorted(set(wells["role"].dropna().astype(str)) - set(ROLES))
@@ -127,50 +124,26 @@ def read_scoring_results(results_dir: str | Path) -> ScoringResults:
             raise AnalysisError(f"{wells_path}: role value(s) {bad}; expected one of {list(ROLES)}")
     if "concentration" in wells.columns:
         wells["concentration"] = pd.to_numeric(wells["concentration"], errors="raise").astype(float)
-    fields = _read_table(root / "fields.parquet") if (root / "fields.parquet").is_file() else None
+    fields_path = root / f"{FIELDS}.parquet"
+    fields = _read_table(fields_path) if fields_path.is_file() else None
     emb = None
-    if (root / "embeddings.parquet").is_file():
-        emb = _read_table(root / "embeddings.parquet")
-        require_columns(emb, WELL_KEYS, root / "embeddings.parquet")
-        if not emb_columns(emb):
-            raise AnalysisError(
-                f"{root / 'embeddings.parquet'}: no emb_NNN columns; expected feature columns"
-            )
-    run: dict[str, Any] = {}
-    if (root / "run.json").is_file():
-        try:
-            run = json.loads((root / "run.json").read_text())
-        except json.JSONDecodeError as exc:
-            raise AnalysisError(
-                f"{root / 'run.json'}: invalid JSON ({exc}); expected the run summary"
-            ) from exc
+    if (root / EMBEDDINGS_FILE).is_file():
+        emb = _read_table(root / EMBEDDINGS_FILE)
+        require_columns(emb, WELL_KEYS, root / EMBEDDINGS_FILE)
+        if not stored_emb_columns(emb):
+            raise AnalysisError(f"{root / EMBEDDINGS_FILE}: no emb_NNN columns; expected feature columns")
+    treatments_path = root / f"{TREATMENTS}.parquet"
+    treatments = _read_table(treatments_path) if treatments_path.is_file() else None
+    run = read_run(root).data if (root / RUN_FILE).is_file() else {}
     return ScoringResults(
         root=root,
         wells=wells,
         fields=fields,
         embeddings=emb,
+        treatments=treatments,
         run=run,
-        class_names=[c[len(PROB_PREFIX) :] for c in probs],
+        class_names=stored_class_names(wells),
     )
-
-
-def write_json(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` as indented JSON atomically; NaN and numpy scalars become null / Python numbers."""
-    atomic.write_json(path, _clean(obj))
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and obj != obj:
-        return None
-    return obj
 
 
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 100) -> Path:

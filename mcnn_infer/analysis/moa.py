@@ -2,34 +2,40 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from mcnn_infer.analysis.errors import AnalysisError
-from mcnn_infer.analysis.io import PROB_PREFIX
+from mcnn_infer.results import prob_columns
+from mcnn_infer.scoring.aggregate import treatments_table
 
 MIN_CONFIDENCE = 0.5
 
 
 def call_moa(
-    wells: pd.DataFrame, class_names: list[str], min_confidence: float = MIN_CONFIDENCE
+    wells: pd.DataFrame,
+    class_names: list[str],
+    min_confidence: float = MIN_CONFIDENCE,
+    treatments: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Call the MoA of each treatment (compound x concentration) from its wells.
+    """The MoA call of each treatment (compound x concentration), with its well agreement.
 
-    The call is the class with the highest mean probability over the treatment's wells;
-    ``confidence`` is that mean probability; ``well_agreement`` is the fraction of wells
-    whose own predicted class equals the call. Calls below ``min_confidence`` are marked
-    ``uncertain``.
+    The call is the scorer's (``treatments.parquet``, :func:`mcnn_infer.scoring.aggregate.treatments_table`):
+    the class with the highest mean probability over the treatment's wells, ``confidence`` being
+    that mean. When no treatment table is given it is computed from ``wells`` by the same
+    function. Added here: ``well_agreement``, the fraction of the treatment's wells whose own
+    predicted class equals the call, and ``uncertain`` (confidence below ``min_confidence``).
 
     Parameters
     ----------
     wells : pandas.DataFrame
-        One row per well: ``compound, concentration, role, predicted_class, prob_<class>...``
-        and optionally ``moa`` (true label).
+        One row per well: ``compound, concentration, role, predicted_class, prob_<class>...``,
+        optionally ``n_fields`` (wells without scored fields are left out) and ``moa``.
     class_names : list of str
         Model classes (the ``prob_<class>`` columns).
     min_confidence : float
         Mean-probability threshold in [0, 1] below which a call is uncertain.
+    treatments : pandas.DataFrame, optional
+        The scorer's treatment table of these wells.
 
     Returns
     -------
@@ -40,7 +46,7 @@ def call_moa(
     """
     if not 0.0 <= min_confidence <= 1.0:
         raise AnalysisError(f"MoA calls: min_confidence {min_confidence}; expected a value in [0, 1]")
-    probs = [PROB_PREFIX + c for c in class_names]
+    probs = prob_columns(class_names)
     need = ["compound", "concentration", "predicted_class", *probs]
     missing = [c for c in need if c not in wells.columns]
     if missing:
@@ -48,29 +54,25 @@ def call_moa(
             f"MoA calls: well table lacks {missing}; expected treatment columns from metadata"
         )
     keys = ["compound", "concentration"]
-    data = wells.dropna(subset=["compound"])
-    mean = data.groupby(keys, sort=True)[probs].mean()
-    arr = mean.to_numpy(float)
-    best = np.argmax(arr, axis=1)
-    out = mean.reset_index()
-    out.insert(2, "n_wells", data.groupby(keys, sort=True).size().to_numpy())
-    out.insert(3, "predicted_moa", [class_names[i] for i in best])
-    out.insert(4, "confidence", arr[np.arange(len(arr)), best])
+    scored = wells if "n_fields" in wells.columns else wells.assign(n_fields=1)
+    scored = scored[(scored["n_fields"] > 0) & scored["compound"].notna()]
+    if treatments is None:
+        labels = {c: pd.NA for c in ("moa", "role") if c not in scored.columns}
+        treatments = treatments_table(scored.assign(**labels), class_names)
+    out = treatments.sort_values(keys, kind="stable").reset_index(drop=True)
     agree = (
-        data.merge(out[[*keys, "predicted_moa"]], on=keys)
+        scored.merge(out[[*keys, "predicted_moa"]], on=keys)
         .assign(_a=lambda d: d["predicted_class"] == d["predicted_moa"])
         .groupby(keys, sort=True)["_a"]
         .mean()
+        .rename("well_agreement")
+        .reset_index()
     )
-    out.insert(5, "well_agreement", agree.to_numpy(float))
-    out.insert(6, "uncertain", out["confidence"] < min_confidence)
-    for extra in ("moa", "role"):
-        if extra in data.columns:
-            first = data.groupby(keys, sort=True)[extra].agg(
-                lambda s: s.dropna().iloc[0] if s.notna().any() else None
-            )
-            out.insert(2, extra, first.to_numpy())
-    return out
+    out = out.merge(agree, on=keys, how="left")
+    out["uncertain"] = out["confidence"] < min_confidence
+    known = [c for c in ("role", "moa") if c in wells.columns]
+    columns = [*keys, *known, "n_wells", "predicted_moa", "confidence", "well_agreement", "uncertain", *probs]
+    return out[columns]
 
 
 def classifier_accuracy(

@@ -19,19 +19,14 @@ from mcnn_infer import atomic
 from mcnn_infer.analysis import evaluate as ev
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.heatmaps import class_heatmap, score_heatmap
-from mcnn_infer.analysis.io import (
-    ANALYSIS_DIRNAME,
-    PROB_PREFIX,
-    SUMMARY_NAME,
-    ScoringResults,
-    read_scoring_results,
-    write_json,
-)
+from mcnn_infer.analysis.io import ScoringResults, read_scoring_results
 from mcnn_infer.analysis.moa import MIN_CONFIDENCE, call_moa, classifier_accuracy
 from mcnn_infer.analysis.potency import fold_errors, plot_dose_response, potency_table
 from mcnn_infer.analysis.profiles import NORMALIZATIONS, week_batch, well_profiles
 from mcnn_infer.analysis.qc import Z_PRIME_ACCEPT, field_qc_summary, plate_qc, plot_control_distributions
+from mcnn_infer.atomic import write_json
 from mcnn_infer.progress import progress_bar
+from mcnn_infer.results import ANALYSIS_DIRNAME, SUMMARY_NAME, prob_column
 
 
 @dataclass
@@ -40,11 +35,6 @@ class AnalysisResult:
 
     out_dir: Path
     summary: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def summary_path(self) -> Path:
-        """Path of ``summary.json``."""
-        return self.out_dir / SUMMARY_NAME
 
 
 def _profiles_for(mode: str, pooled: pd.DataFrame, well_profiles: pd.DataFrame) -> pd.DataFrame:
@@ -215,7 +205,7 @@ def dose_points(
     for compound, grp in treated.groupby("compound", sort=True):
         if response_class is None:
             top = grp[grp["concentration"] == grp["concentration"].max()]
-            cls = max(candidates, key=lambda c: float(top[PROB_PREFIX + c].mean()))
+            cls = max(candidates, key=lambda c: float(top[prob_column(c)].mean()))
         else:
             cls = response_class
         parts.append(
@@ -223,7 +213,7 @@ def dose_points(
                 {
                     "compound": compound,
                     "x": np.log10(grp["concentration"].to_numpy(float)),
-                    "y": grp[PROB_PREFIX + cls].to_numpy(float),
+                    "y": grp[prob_column(cls)].to_numpy(float),
                     "response_class": cls,
                 }
             )
@@ -302,7 +292,7 @@ def analyze(
     if res.has_treatments and qc_class is None:
         qc_class = _mode_class(wells, "positive", classes)
     if res.has_treatments and qc_class is not None:
-        summary["qc"] = write_qc(wells, PROB_PREFIX + qc_class, out)
+        summary["qc"] = write_qc(wells, prob_column(qc_class), out)
     else:
         summary["notes"].append("Plate QC skipped: no positive / negative control wells in the metadata.")
     if res.fields is not None:
@@ -315,7 +305,7 @@ def analyze(
         }
     summary["heatmaps"] = _write_heatmaps(res, out, heatmap_class or qc_class or classes[0])
     if res.has_treatments:
-        calls = call_moa(wells, classes, min_confidence)
+        calls = call_moa(wells, classes, min_confidence, res.treatments)
         atomic.write_table(calls, out / "moa_calls.csv")
         summary["moa"] = {
             "table": "moa_calls.csv",
@@ -351,7 +341,7 @@ def analyze(
             summary["evaluation"] = run_evaluation(
                 profiles, out / "evaluation", calls=calls if res.has_treatments else None
             )
-    write_json(summary, out / SUMMARY_NAME)
+    write_json(out / SUMMARY_NAME, summary)
     return AnalysisResult(out, summary)
 
 
@@ -366,7 +356,7 @@ def _write_heatmaps(res: ScoringResults, out: Path, score_class: str) -> list[di
             class_heatmap(pw, res.class_names, out / rel, title=f"{plate}: predicted class")
             items.append({"plate": plate, "kind": "class", "column": "predicted_class", "path": rel})
             bar.advance(task)
-            col = PROB_PREFIX + score_class
+            col = prob_column(score_class)
             rel = f"heatmaps/{safe_name(plate)}_{safe_name(col)}.png"
             score_heatmap(pw, col, out / rel, title=f"{plate}: P({score_class})")
             items.append({"plate": plate, "kind": "score", "column": col, "path": rel})
@@ -432,7 +422,7 @@ def run_evaluation(profiles: pd.DataFrame, out_dir: Path, calls: pd.DataFrame | 
             "confusion_csv": "confusion_classifier.csv",
             "confusion_png": "confusion_classifier.png",
         }
-    write_json(result, out_dir / "evaluation.json")
+    write_json(out_dir / "evaluation.json", result)
     return result
 
 
@@ -460,5 +450,5 @@ def evaluate_results(
         )
     out = Path(out_dir) if out_dir is not None else res.root / ANALYSIS_DIRNAME / "evaluation"
     profiles = well_profiles(res.embeddings, res.wells, normalize=normalize, batch_of=batch_of)
-    calls = call_moa(res.wells, res.class_names)
+    calls = call_moa(res.wells, res.class_names, treatments=res.treatments)
     return run_evaluation(profiles, out, calls=calls)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mcnn_infer.analysis.errors import AnalysisError
-from mcnn_infer.analysis.io import emb_columns
+from mcnn_infer.results import stored_emb_columns
 
 NORMALIZATIONS = ("none", "dmso")
 _WEEK_RE = re.compile(r"^(Week\d+)[_-]", re.IGNORECASE)
@@ -69,7 +69,7 @@ def well_profiles(
     """
     if normalize not in NORMALIZATIONS:
         raise AnalysisError(f"profiles: normalize={normalize!r}; expected one of {list(NORMALIZATIONS)}")
-    feats = emb_columns(embeddings)
+    feats = stored_emb_columns(embeddings)
     if not feats:
         raise AnalysisError("profiles: the embeddings table has no emb_NNN columns; score with --embeddings")
     med = embeddings.groupby(["plate", "well"], sort=True)[feats].median().reset_index()

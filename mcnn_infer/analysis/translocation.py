@@ -25,7 +25,6 @@ from scipy import ndimage as ndi
 from mcnn_infer import atomic
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.heatmaps import score_heatmap
-from mcnn_infer.analysis.io import ANALYSIS_DIRNAME, SUMMARY_NAME, write_json
 from mcnn_infer.analysis.pipeline import (
     AnalysisResult,
     analysis_progress,
@@ -34,8 +33,10 @@ from mcnn_infer.analysis.pipeline import (
     write_potency,
     write_qc,
 )
+from mcnn_infer.atomic import write_json
 from mcnn_infer.images import read_field
 from mcnn_infer.plates import scan_plate
+from mcnn_infer.results import ANALYSIS_DIRNAME, SUMMARY_NAME
 from mcnn_infer.wells import normalize_well
 
 SCORE = "translocation_score"
@@ -193,7 +194,7 @@ def analyze_translocation(
     fields = scan.fields
     if fields.empty:
         raise AnalysisError(f"{plate_dir}: no complete fields found; problems: {len(scan.problems)}")
-    path_cols = [f"path_{c}" for c in scan.channels]
+    path_cols = scan.path_columns
     scores = np.empty(len(fields))
     with analysis_progress() as bar:
         task = bar.add_task("translocation score", total=len(fields))
@@ -240,5 +241,5 @@ def analyze_translocation(
         x_label=pmap.attrs["x_label"],
         y_label="translocation score",
     )
-    write_json(summary, out / SUMMARY_NAME)
+    write_json(out / SUMMARY_NAME, summary)
     return AnalysisResult(out, summary)

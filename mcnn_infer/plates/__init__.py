@@ -5,8 +5,9 @@ from mcnn_infer.plates.scan import (
     MANIFEST,
     PlateScan,
     field_paths,
+    path_column,
     require_same_channels,
     scan_plate,
 )
 
-__all__ = ["LAYOUTS", "MANIFEST", "PlateScan", "field_paths", "require_same_channels", "scan_plate"]
+__all__ = ["LAYOUTS", "MANIFEST", "PlateScan", "field_paths", "path_column", "require_same_channels", "scan_plate"]

@@ -63,16 +63,21 @@ class PlateScan:
 
     @property
     def path_columns(self) -> list[str]:
-        return [f"path_{ch}" for ch in self.channels]
+        return [path_column(ch) for ch in self.channels]
 
     @property
     def plates(self) -> list[str]:
         return sorted(self.fields["plate"].unique().tolist())
 
 
+def path_column(channel: str) -> str:
+    """The field-table column holding the image path of ``channel`` (``path_<channel>``)."""
+    return f"path_{channel}"
+
+
 def field_paths(row: pd.Series | dict, channels: Sequence[str]) -> list[str]:
     """Paths of one field's channel images, in the order of ``channels``."""
-    return [row[f"path_{ch}"] for ch in channels]
+    return [row[path_column(ch)] for ch in channels]
 
 
 def scan_plate(
@@ -245,9 +250,9 @@ def _build(
             "timepoint": timepoint,
             "plane": plane,
         }
-        row.update({f"path_{ch}": str(per_channel[ch][0]) for ch in channels})
+        row.update({path_column(ch): str(per_channel[ch][0]) for ch in channels})
         rows.append(row)
-    fields = pd.DataFrame(rows, columns=KEY_COLUMNS + [f"path_{ch}" for ch in channels])
+    fields = pd.DataFrame(rows, columns=KEY_COLUMNS + [path_column(ch) for ch in channels])
     if not fields.empty:
         fields["_r"] = fields["row"].map(row_index)
         fields = fields.sort_values(["plate", "_r", "col", "site", "timepoint", "plane"]).drop(columns="_r")

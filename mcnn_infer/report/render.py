@@ -17,7 +17,7 @@ import pandas as pd
 
 from mcnn_infer import atomic
 from mcnn_infer.analysis.errors import AnalysisError
-from mcnn_infer.analysis.io import ANALYSIS_DIRNAME, SUMMARY_NAME
+from mcnn_infer.results import ANALYSIS_DIRNAME, SUMMARY_NAME
 
 REPORT_NAME = "report.html"
 SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "evaluation")

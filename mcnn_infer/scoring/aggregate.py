@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mcnn_infer.scoring.tables import OK, canonical_order, prob_columns
+from mcnn_infer.results import OK, canonical_order, prob_columns
 
 TREATMENT_COLUMNS = ["compound", "concentration", "moa", "role"]
 

@@ -11,18 +11,26 @@ import pandas as pd
 
 from mcnn_infer.atomic import write_json, write_table, write_table_pair
 from mcnn_infer.errors import ConfigError
-from mcnn_infer.scoring.aggregate import TREATMENT_COLUMNS, treatments_table, wells_table
-from mcnn_infer.scoring.tables import (
+from mcnn_infer.image_qc import blurry_flags
+from mcnn_infer.results import (
+    EMB_PREFIX,
+    EMBEDDINGS_FILE,
+    FIELDS,
     KEYS,
     OK,
     QC_FLAGS,
     QC_MEASURES,
+    RUN_FILE,
     SKIPPED,
+    TREATMENTS,
+    WELLS,
     canonical_order,
     field_columns,
     path_columns,
     prob_columns,
+    stored_emb_columns,
 )
+from mcnn_infer.scoring.aggregate import TREATMENT_COLUMNS, treatments_table, wells_table
 
 
 def problem_rows(problems: pd.DataFrame, channels: Sequence[str]) -> pd.DataFrame:
@@ -50,10 +58,6 @@ def problem_rows(problems: pd.DataFrame, channels: Sequence[str]) -> pd.DataFram
 
 
 def _blurry(fields: pd.DataFrame) -> pd.Series:
-    try:
-        from mcnn_infer.analysis.qc import blurry_flags
-    except ImportError:
-        return pd.Series(False, index=fields.index)
     focus = fields["qc_focus"].where(fields["status"] == OK)
     return blurry_flags(focus, fields["plate"]).astype(bool)
 
@@ -95,7 +99,7 @@ def finish_fields(fields: pd.DataFrame, channels: Sequence[str], class_names: Se
     ).astype(np.float32)
     paths = path_columns(channels)
     ordered = canonical_order(fields, first_path=paths[0] if paths else None)
-    extra = [c for c in ordered.columns if c.startswith("emb_") or c == "_index"]
+    extra = [c for c in ordered.columns if c.startswith(EMB_PREFIX) or c == "_index"]
     return ordered[field_columns(channels, class_names) + extra]
 
 
@@ -120,7 +124,7 @@ def combine(base: pd.DataFrame, stored: pd.DataFrame, problems: pd.DataFrame) ->
 
 def split_embeddings(fields: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(fields without ``emb_*`` / ``_index``, embeddings of ok fields or None)."""
-    embs = [c for c in fields.columns if c.startswith("emb_")]
+    embs = stored_emb_columns(fields)
     table = fields.drop(columns=[c for c in ("_index",) if c in fields.columns])
     if not embs:
         return table, None
@@ -156,15 +160,15 @@ def write_outputs(
         Row counts: ``fields, ok, skipped, wells, treatments``.
     """
     wells = wells_table(fields, class_names, treatments)
-    write_table_pair(fields, out_dir / "fields")
-    write_table_pair(wells, out_dir / "wells")
+    write_table_pair(fields, out_dir / FIELDS)
+    write_table_pair(wells, out_dir / WELLS)
     n_treatments = 0
     if treatments is not None:
         table = treatments_table(wells, class_names)
         n_treatments = len(table)
-        write_table_pair(table, out_dir / "treatments")
+        write_table_pair(table, out_dir / TREATMENTS)
     if embeddings is not None:
-        write_table(embeddings, out_dir / "embeddings.parquet")
+        write_table(embeddings, out_dir / EMBEDDINGS_FILE)
     counts = {
         "fields": len(fields),
         "ok": int((fields["status"] == OK).sum()),
@@ -172,5 +176,5 @@ def write_outputs(
         "wells": len(wells),
         "treatments": n_treatments,
     }
-    write_json(out_dir / "run.json", {**run_info, "counts": counts})
+    write_json(out_dir / RUN_FILE, {**run_info, "counts": counts})
     return counts

@@ -15,26 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from mcnn_infer.card import ModelCard
+from mcnn_infer.card import ModelCard, bit_depth_mismatch
 from mcnn_infer.errors import HcsError, ImageReadError
+from mcnn_infer.image_qc import image_qc
 from mcnn_infer.images import read_field
 from mcnn_infer.plate_normalization import PlateNormalizer
 from mcnn_infer.preprocess import preprocess_field
 
 
-def _image_qc_hook() -> Callable[[np.ndarray], dict[str, Any]] | None:
-    """The analysis engineer's cheap per-field image QC, if installed."""
-    try:
-        from mcnn_infer.analysis.qc import image_qc
-    except ImportError:
-        return None
-    return image_qc
-
-
-def qc_columns(raw: np.ndarray, image_qc: Callable[[np.ndarray], dict[str, Any]] | None) -> dict[str, Any]:
+def qc_columns(raw: np.ndarray) -> dict[str, Any]:
     """``qc_*`` columns of one raw (H, W, C) field (``qc_blurry`` needs the plate: see assembly)."""
-    if image_qc is None:
-        return {}
     measures = image_qc(raw)
     return {
         "qc_empty": bool(measures["qc_empty"]),
@@ -115,19 +105,14 @@ class FieldPreparer:
         self.size = card.input.size
         self.normalizer = normalizer
         self.allow_bit_depth_mismatch = allow_bit_depth_mismatch
-        self.image_qc = _image_qc_hook()
 
     def __call__(self, job: FieldJob) -> LoadedField:
         try:
             raw = read_field(job.paths)
-            expected = self.card.input.bit_depth
-            if expected and not self.allow_bit_depth_mismatch and raw.dtype.itemsize * 8 != expected:
-                raise ImageReadError(
-                    f"image {job.paths[0]} is {raw.dtype} ({raw.dtype.itemsize * 8}-bit) but model "
-                    f"{self.card.model_name} was trained on {expected}-bit images "
-                    "(pass --allow-bit-depth-mismatch to score anyway)"
-                )
-            qc = qc_columns(raw, self.image_qc)
+            mismatch = bit_depth_mismatch(self.card, raw.dtype, job.paths[0])
+            if mismatch and not self.allow_bit_depth_mismatch:
+                raise ImageReadError(mismatch)
+            qc = qc_columns(raw)
             norm = (
                 self.card.normalization if self.normalizer is None else self.normalizer.for_plate(job.plate)
             )

@@ -7,37 +7,34 @@ aggregated again from the fields.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.results import (
+    EMBEDDINGS_FILE,
+    FIELDS,
+    KEYS,
+    RUN_FILE,
+    WELLS,
+    canonical_order,
+    read_run,
+    stored_channels,
+)
 from mcnn_infer.scoring.assemble import finish_fields, treatment_frame, write_outputs
-from mcnn_infer.scoring.tables import KEYS, canonical_order
+from mcnn_infer.scoring.options import ScoreOptions
 
-
-def _read_run(folder: Path) -> dict[str, Any]:
-    file = folder / "run.json"
-    if not file.is_file():
-        raise ConfigError(
-            f"{folder} has no run.json (expected the RESULTS_DIR of a finished `hcs score --shard i/n` run; "
-            "re-run that shard to finish it)"
-        )
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{file} is not valid JSON ({exc})") from exc
+SHARD_RUN = "a finished `hcs score --shard i/n` run; re-run that shard to finish it"
 
 
 def _expand_shard_folders(folders: list[Path]) -> list[Path]:
     """Replace a RESULTS_DIR shared by the ranks of mpirun/horovodrun by its ``shard-*`` folders."""
     out: list[Path] = []
     for folder in folders:
-        inner = sorted(folder.glob("shard-*-of-*")) if not (folder / "run.json").exists() else []
+        inner = sorted(folder.glob("shard-*-of-*")) if not (folder / RUN_FILE).exists() else []
         out.extend(inner or [folder])
     return out
 
@@ -70,16 +67,17 @@ def merge_results(
     folders = _expand_shard_folders([Path(d) for d in shard_dirs])
     if not folders:
         raise ConfigError("no shard results folder given (expected RESULTS_DIRs of `hcs score --shard i/n`)")
-    runs = [_read_run(f) for f in folders]
+    records = [read_run(f, SHARD_RUN) for f in folders]
+    runs = [record.data for record in records]
     first = runs[0]
-    for folder, run in zip(folders[1:], runs[1:], strict=True):
+    for folder, run in zip(folders[1:], records[1:], strict=True):
         for key in ("model", "plates"):
-            if run.get(key) != first.get(key):
+            if run.data.get(key) != first.get(key):
                 raise ConfigError(
                     f"{folder} was scored with a different {key} than {folders[0]} (expected shards of one run)"
                 )
-        a = {k: v for k, v in run["options"].items() if k not in ("overwrite", "workers", "threads")}
-        b = {k: v for k, v in first["options"].items() if k not in ("overwrite", "workers", "threads")}
+        a = ScoreOptions.same_results(run.options)
+        b = ScoreOptions.same_results(records[0].options)
         if a != b:
             changed = sorted(k for k in a if a[k] != b.get(k))
             raise ConfigError(f"{folder} used other options than {folders[0]} ({', '.join(changed)})")
@@ -99,7 +97,7 @@ def merge_results(
         )
     model = first["model"]
     class_names = model["class_names"]
-    fields = pd.concat([pd.read_parquet(f / "fields.parquet") for f in folders], ignore_index=True)
+    fields = pd.concat([pd.read_parquet(f / f"{FIELDS}.parquet") for f in folders], ignore_index=True)
     scored = fields[fields["timepoint"] > 0]
     dup = scored.duplicated(KEYS)
     if dup.any():
@@ -108,15 +106,15 @@ def merge_results(
             f"field plate {row['plate']} well {row['well']} site {row['site']} occurs in two shard folders "
             "(expected disjoint shards)"
         )
-    channels = [c[len("path_") :] for c in fields.columns if c.startswith("path_")]
+    channels = stored_channels(fields)
     fields = finish_fields(fields, channels, class_names)
-    wells = [pd.read_parquet(f / "wells.parquet") for f in folders]
+    wells = [pd.read_parquet(f / f"{WELLS}.parquet") for f in folders]
     treatments = None
     if all(treatment_frame(w) is not None for w in wells):
         treatments = pd.concat([treatment_frame(w) for w in wells], ignore_index=True)
     embeddings = None
-    if all((f / "embeddings.parquet").is_file() for f in folders) and first["options"].get("embeddings"):
-        emb = pd.concat([pd.read_parquet(f / "embeddings.parquet") for f in folders], ignore_index=True)
+    if all((f / EMBEDDINGS_FILE).is_file() for f in folders) and first["options"].get("embeddings"):
+        emb = pd.concat([pd.read_parquet(f / EMBEDDINGS_FILE) for f in folders], ignore_index=True)
         embeddings = canonical_order(emb.assign(reason="")).drop(columns="reason")
     run_info = {
         **{k: v for k, v in first.items() if k not in ("counts", "shard", "fingerprint", "engine", "cpu")},

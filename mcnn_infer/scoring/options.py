@@ -89,8 +89,16 @@ class ScoreOptions:
                 f"flush_every={self.flush_every}, flush_seconds={self.flush_seconds} (expected positive values)"
             )
 
+    #: Options that only change how a run goes, never its tables: shards of one run may differ in them.
+    RUN_ONLY = ("overwrite", "workers", "threads")
+
+    @classmethod
+    def same_results(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """The recorded options (run.json ``options``) that shards of one run must share (all but :data:`RUN_ONLY`)."""
+        return {k: v for k, v in options.items() if k not in cls.RUN_ONLY}
+
     def result_affecting(self) -> dict[str, Any]:
-        """The options that change result content (stored in the resume fingerprint)."""
+        """The options that change the per-field result parts (stored in the resume fingerprint)."""
         return {
             "backend": self.backend,
             "precision": self.precision,

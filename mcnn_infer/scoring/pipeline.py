@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ import pandas as pd
 from rich.console import Console
 
 from mcnn_infer import __version__
-from mcnn_infer.card import ModelCard, check_channels, load_card
+from mcnn_infer.card import ModelCard, bit_depth_mismatch, check_channels, load_card
 from mcnn_infer.cpu import cpu_report
 from mcnn_infer.errors import ChannelMismatchError, ConfigError, PlateError
 from mcnn_infer.images import image_info
@@ -24,6 +23,16 @@ from mcnn_infer.plate_normalization import PlateNormalizer, from_record
 from mcnn_infer.plates import PlateScan, require_same_channels, scan_plate
 from mcnn_infer.preprocess import Normalization
 from mcnn_infer.provenance import package_versions
+from mcnn_infer.results import (
+    KEYS,
+    OK,
+    SKIPPED,
+    emb_columns,
+    path_columns,
+    prob_columns,
+    read_run_if_present,
+    well_units,
+)
 from mcnn_infer.runtime import Engine, open_engine, softmax
 from mcnn_infer.scoring.assemble import combine, finish_fields, problem_rows, split_embeddings, write_outputs
 from mcnn_infer.scoring.loader import Batch, FieldJob, FieldPreparer, iter_batches
@@ -31,7 +40,6 @@ from mcnn_infer.scoring.options import ScoreOptions, default_model_dir, default_
 from mcnn_infer.scoring.progress import plate_progress, summary_table
 from mcnn_infer.scoring.shard import Shard, shard_mask
 from mcnn_infer.scoring.store import PartStore, digest
-from mcnn_infer.scoring.tables import KEYS, OK, SKIPPED, emb_columns, path_columns, prob_columns, well_units
 
 #: Packages whose versions run.json records.
 SCORING_PACKAGES = ("numpy", "pandas", "pyarrow", "openvino", "onnxruntime", "opencv", "tifffile")
@@ -104,16 +112,10 @@ def check_bit_depth(card: ModelCard, scan: PlateScan, allow: bool) -> None:
     PlateError
         Naming the file, its bit depth and the model's, unless ``allow``.
     """
-    expected = card.input.bit_depth
-    if not expected or allow:
-        return
     first = scan.fields.iloc[0][scan.path_columns[0]]
-    info = image_info(first)
-    if info.bit_depth != expected:
-        raise PlateError(
-            f"image {first} is {info.dtype} ({info.bit_depth}-bit) but model {card.model_name} expects "
-            f"{expected}-bit images; pass --allow-bit-depth-mismatch to score anyway"
-        )
+    mismatch = None if allow else bit_depth_mismatch(card, image_info(first).dtype, first)
+    if mismatch:
+        raise PlateError(mismatch)
 
 
 def scan_plates(
@@ -153,13 +155,10 @@ def _field_table(scans: Sequence[PlateScan], channels: list[str]) -> tuple[pd.Da
 
 def _recorded_normalization(out: Path, fingerprint: str) -> dict[str, Normalization]:
     """Per-plate normalisation in ``out/run.json`` of an earlier run with the same fingerprint."""
-    try:
-        info = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    record = read_run_if_present(out)
+    if record is None or record.fingerprint != fingerprint:
         return {}
-    if not isinstance(info, dict) or info.get("fingerprint") != fingerprint:
-        return {}
-    return from_record(info.get("normalization"))
+    return from_record(record.normalization)
 
 
 def _model_summary(engine: Engine) -> dict[str, Any]:

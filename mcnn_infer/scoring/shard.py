@@ -106,7 +106,7 @@ def shard_mask(table: pd.DataFrame, shard: Shard, units: list[tuple[str, str]]) 
         Has ``plate`` and ``well`` columns.
     shard : Shard
     units : list of (plate, well)
-        All wells of the plate set in canonical order (see :func:`mcnn_infer.scoring.tables.well_units`).
+        All wells of the plate set in canonical order (see :func:`mcnn_infer.results.well_units`).
     """
     owner = {unit: k % shard.count for k, unit in enumerate(units)}
     keys = zip(table["plate"].astype(str), table["well"].astype(str), strict=True)

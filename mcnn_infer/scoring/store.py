@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 
 from mcnn_infer.atomic import write_json, write_table
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.results import EMBEDDINGS_FILE, RUN_FILE, TABLES
 
 PARTS_DIR = ".parts"
 FINGERPRINT_FILE = "fingerprint.json"
 #: Final outputs a scoring run writes (removed by --overwrite).
-OUTPUT_NAMES = ("fields", "wells", "treatments")
 
 
 def digest(obj: Any) -> str:
@@ -65,7 +65,7 @@ class PartStore:
                     f"{', '.join(changed) or 'unknown'}); pass a new --out or --overwrite to discard them"
                 )
             return
-        if self.out_dir.is_dir() and not self.parts_dir.is_dir() and (self.out_dir / "run.json").is_file():
+        if self.out_dir.is_dir() and not self.parts_dir.is_dir() and (self.out_dir / RUN_FILE).is_file():
             raise ConfigError(
                 f"results folder {self.out_dir} holds finished results without resume data; "
                 "pass a new --out or --overwrite to replace them"
@@ -76,10 +76,10 @@ class PartStore:
         """Delete parts and final outputs of an earlier run (``--overwrite``)."""
         if self.parts_dir.is_dir():
             shutil.rmtree(self.parts_dir)
-        for name in OUTPUT_NAMES:
+        for name in TABLES:
             for suffix in (".parquet", ".csv"):
                 (self.out_dir / f"{name}{suffix}").unlink(missing_ok=True)
-        for name in ("embeddings.parquet", "run.json"):
+        for name in (EMBEDDINGS_FILE, RUN_FILE):
             (self.out_dir / name).unlink(missing_ok=True)
 
     def part_files(self) -> list[Path]:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+NO_BF16 = "avx2,avx512f"  # $HCS_CPU_FLAGS of a CPU without native BF16 (mcnn_infer.cpu)
 
 
 def test_help_lists_models_and_cluster_usage(hcs):
@@ -41,3 +44,29 @@ def test_out_is_required_and_resume_takes_no_data(hcs, tmp_path: Path):
 def test_empty_data_root(hcs, tmp_path: Path):
     result = hcs("train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--model", "mcnn-small")
     assert result.exit_code == 2 and "holds no .tif files" in result.stderr
+
+
+def test_bf16_needs_a_cpu_with_native_bf16(hcs, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("HCS_CPU_FLAGS", NO_BF16)
+    args = ["train", "--data", str(tmp_path), "--model", "mcnn-small", "--precision", "bf16"]
+    result = hcs(*args, "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hcs: error: hcs train --precision bf16 needs a CPU")
+    assert "native BF16" in lines[0] and "avx512_bf16" in lines[0] and "avx2, avx512f" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_keeps_the_precision_of_the_run(hcs, tmp_path: Path, monkeypatch):
+    from mcnn_train.config import TrainConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = TrainConfig(out=run, data_root=tmp_path, model="mcnn-small", precision="bf16").resolved()
+    (run / "config.json").write_text(json.dumps(config.to_dict()))
+    result = hcs("train", "--resume", str(run), "--precision", "fp32")
+    assert result.exit_code == 2
+    assert "--precision fp32: the run" in result.stderr and "trains in bf16" in result.stderr
+    monkeypatch.setenv("HCS_CPU_FLAGS", NO_BF16)  # the run's bf16 is checked on resume too
+    result = hcs("train", "--resume", str(run))
+    assert result.exit_code == 2 and "needs a CPU with native BF16" in result.stderr

@@ -5,7 +5,8 @@ import tifffile
 from scipy import ndimage as ndi
 
 from mcnn_infer.analysis.errors import AnalysisError
-from mcnn_infer.analysis.qc import blurry_flags, field_qc_summary, image_qc, plate_qc, z_prime
+from mcnn_infer.analysis.qc import field_qc_summary, plate_qc, z_prime
+from mcnn_infer.image_qc import blurry_flags, image_qc
 from tests.conftest import SHARED_DATA
 
 BBBC021_FIELD = str(

@@ -2,8 +2,8 @@ import pandas as pd
 import pytest
 
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.results import well_units
 from mcnn_infer.scoring.shard import Shard, parse_shard, resolve_shard, shard_from_env, shard_mask
-from mcnn_infer.scoring.tables import well_units
 
 
 def test_parse_shard_valid_and_invalid():

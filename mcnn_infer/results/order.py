@@ -1,4 +1,4 @@
-"""Column names and canonical row order of the scoring tables (ARCHITECTURE.md "Scoring outputs")."""
+"""The canonical row order of result tables: every run, resumed run and merge produces it."""
 
 from __future__ import annotations
 
@@ -9,38 +9,6 @@ import pandas as pd
 
 from mcnn_infer.errors import PlateError
 from mcnn_infer.wells import row_index, split_well
-
-KEYS = ["plate", "well", "site", "timepoint", "plane"]
-QC_FLAGS = ["qc_empty", "qc_saturated", "qc_blurry"]
-QC_MEASURES = ["qc_fg_fraction", "qc_sat_fraction", "qc_focus"]
-OK, SKIPPED = "ok", "skipped"
-
-
-def prob_columns(class_names: Sequence[str]) -> list[str]:
-    return [f"prob_{name}" for name in class_names]
-
-
-def emb_columns(size: int) -> list[str]:
-    return [f"emb_{k:03d}" for k in range(size)]
-
-
-def path_columns(channels: Sequence[str]) -> list[str]:
-    return [f"path_{ch}" for ch in channels]
-
-
-def field_columns(channels: Sequence[str], class_names: Sequence[str]) -> list[str]:
-    """Columns of ``fields.parquet`` in order."""
-    return [
-        *KEYS,
-        *path_columns(channels),
-        "status",
-        "reason",
-        "predicted_class",
-        "confidence",
-        *prob_columns(class_names),
-        *QC_FLAGS,
-        *QC_MEASURES,
-    ]
 
 
 def _well_order(well: str) -> tuple[int, int]:

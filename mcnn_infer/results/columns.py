@@ -1,0 +1,91 @@
+"""File names and column names of a results folder (ARCHITECTURE.md "Scoring outputs").
+
+Scoring, merge, analysis and the report name files and columns only through this module:
+builders make the names a writer needs (``prob_columns(class_names)``), finders read them back
+from a stored table (``stored_prob_columns(frame)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from mcnn_infer.plates import path_column
+
+#: Tables written as ``<name>.parquet`` and ``<name>.csv``.
+FIELDS, WELLS, TREATMENTS = "fields", "wells", "treatments"
+TABLES = (FIELDS, WELLS, TREATMENTS)
+EMBEDDINGS_FILE = "embeddings.parquet"
+#: Written last by ``hcs score`` / ``hcs merge``: its presence means the folder is complete.
+RUN_FILE = "run.json"
+ANALYSIS_DIRNAME = "analysis"
+SUMMARY_NAME = "summary.json"
+
+KEYS = ["plate", "well", "site", "timepoint", "plane"]
+WELL_KEYS = ["plate", "well"]
+TREATMENT_KEYS = ["compound", "concentration"]
+ROLES = ("negative", "positive", "treated")
+QC_FLAGS = ["qc_empty", "qc_saturated", "qc_blurry"]
+QC_MEASURES = ["qc_fg_fraction", "qc_sat_fraction", "qc_focus"]
+OK, SKIPPED = "ok", "skipped"
+PROB_PREFIX, EMB_PREFIX = "prob_", "emb_"
+#: The image-path columns are the plate field table's (:func:`mcnn_infer.plates.path_column`).
+PATH_PREFIX = path_column("")
+
+
+def prob_column(class_name: str) -> str:
+    """The ``prob_<class>`` column of one class."""
+    return f"{PROB_PREFIX}{class_name}"
+
+
+def prob_columns(class_names: Sequence[str]) -> list[str]:
+    """``prob_<class>`` column of each class, in logit order."""
+    return [prob_column(name) for name in class_names]
+
+
+def emb_columns(size: int) -> list[str]:
+    """``emb_000`` ... column of each of ``size`` embedding units."""
+    return [f"{EMB_PREFIX}{k:03d}" for k in range(size)]
+
+
+def path_columns(channels: Sequence[str]) -> list[str]:
+    """``path_<channel>`` column of each channel key, in model channel order."""
+    return [path_column(ch) for ch in channels]
+
+
+def stored_prob_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``prob_<class>`` columns of a stored table, in their stored (logit) order."""
+    return [c for c in frame.columns if c.startswith(PROB_PREFIX)]
+
+
+def stored_emb_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``emb_NNN`` columns of a stored table, in their stored order."""
+    return [c for c in frame.columns if c.startswith(EMB_PREFIX)]
+
+
+def stored_class_names(frame: pd.DataFrame) -> list[str]:
+    """Class names of a stored table, from its ``prob_<class>`` columns."""
+    return [c[len(PROB_PREFIX) :] for c in stored_prob_columns(frame)]
+
+
+def stored_channels(frame: pd.DataFrame) -> list[str]:
+    """Channel keys of a stored field table, from its ``path_<channel>`` columns."""
+    return [c[len(PATH_PREFIX) :] for c in frame.columns if c.startswith(PATH_PREFIX)]
+
+
+def field_columns(channels: Sequence[str], class_names: Sequence[str]) -> list[str]:
+    """Columns of ``fields.parquet`` in order."""
+    return [
+        *KEYS,
+        *path_columns(channels),
+        "status",
+        "reason",
+        "predicted_class",
+        "confidence",
+        *prob_columns(class_names),
+        *QC_FLAGS,
+        *QC_MEASURES,
+    ]
+
+
