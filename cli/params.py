@@ -6,6 +6,8 @@ import re
 
 import click
 
+from mcnn_infer.analysis.profiles import NORMALIZATIONS
+
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -24,3 +26,12 @@ class ImageSize(click.ParamType):
 
 
 IMAGE_SIZE = ImageSize()
+
+#: ``--normalize`` of the profiles (``hcs analyze``, ``hcs evaluate``): the choices are the analysis's.
+PROFILE_NORMALIZATION = click.option(
+    "--normalize",
+    type=click.Choice(NORMALIZATIONS),
+    default=NORMALIZATIONS[0],
+    show_default=True,
+    help="Profile normalisation.",
+)

@@ -27,6 +27,8 @@ from mcnn_infer.wells import normalize_well
 
 COLUMNS = ["plate", "well", "compound", "concentration", "replicate", "moa", "role"]
 ROLES = ("negative", "positive", "treated")
+#: Stains of the BBBC021 / MetaXpress wavelength keys (Caie et al. 2010).
+BBBC021_CHANNEL_NAMES: dict[str, str] = {"w1": "DAPI", "w2": "Tubulin", "w4": "Actin"}
 NEGATIVE_COMPOUNDS = ("DMSO",)
 PLATE_MAP_COLUMNS = ("plate", "well", "compound", "concentration", "role")
 BBBC021_COLUMNS = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from hcs_cli.params import PROFILE_NORMALIZATION
 from rich.console import Console
 
 from mcnn_infer.analysis.errors import AnalysisError
@@ -33,13 +34,7 @@ from mcnn_infer.analysis.errors import AnalysisError
     "--response-class", help="Class whose probability is fitted for every compound (default: per compound)."
 )
 @click.option("--heatmap-class", help="Class of the score heatmaps (default: the QC class).")
-@click.option(
-    "--normalize",
-    type=click.Choice(["none", "dmso"]),
-    default="none",
-    show_default=True,
-    help="Profile normalisation.",
-)
+@PROFILE_NORMALIZATION
 @click.option(
     "--plate-map",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),

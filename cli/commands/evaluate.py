@@ -5,18 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from hcs_cli.params import PROFILE_NORMALIZATION
 from rich.console import Console
 
 
 @click.command("evaluate")
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--normalize",
-    type=click.Choice(["none", "dmso"]),
-    default="none",
-    show_default=True,
-    help="Profile normalisation.",
-)
+@PROFILE_NORMALIZATION
 @click.option(
     "--out",
     "out_dir",

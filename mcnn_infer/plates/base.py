@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import abc
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from mcnn_infer.errors import PlateError
 
@@ -54,22 +54,6 @@ class ChannelFile:
         return (self.plate, self.well, self.site, self.timepoint, self.plane)
 
 
-class Layout(Protocol):
-    """A folder layout: how an instrument names its per-channel image files."""
-
-    name: str
-    description: str
-    example: str
-
-    def parse(self, path: Path, plate_root: Path) -> ChannelFile | None:
-        """Parse one file; return None if its name does not follow this layout."""
-        ...
-
-    def channel_order(self, channels: set[str]) -> list[str]:
-        """Declared channel order for the channel keys found on a plate."""
-        ...
-
-
 def numeric_channel_order(channels: set[str]) -> list[str]:
     """Sort channel keys by the number in them (``w1, w2, w4``; ``ch1, ch2, ch10``)."""
 
@@ -78,6 +62,32 @@ def numeric_channel_order(channels: set[str]) -> list[str]:
         return (int(digits[-1]) if digits else 0, name)
 
     return sorted(channels, key=key)
+
+
+class Layout(abc.ABC):
+    """A folder layout: how an instrument names its per-channel image files.
+
+    A new layout subclasses this, sets the three class attributes, implements :meth:`parse` and
+    is listed in :data:`mcnn_infer.plates.scan.LAYOUTS`; :meth:`is_ignored` and
+    :meth:`channel_order` have defaults.
+    """
+
+    #: Key on the command line (``--layout``) and in ``hcs plates`` output.
+    name: str
+    description: str
+    example: str
+
+    @abc.abstractmethod
+    def parse(self, path: Path, plate_root: Path) -> ChannelFile | None:
+        """Parse one file; return None if its name does not follow this layout."""
+
+    def is_ignored(self, path: Path) -> str | None:
+        """Why a file of this instrument is not a field image (e.g. a thumbnail), or None."""
+        return None
+
+    def channel_order(self, channels: set[str]) -> list[str]:
+        """Declared channel order for the channel keys found on a plate (default: by their number)."""
+        return numeric_channel_order(channels)
 
 
 def plate_name_for(path: Path, plate_root: Path, skip: tuple[str, ...] = ()) -> str:

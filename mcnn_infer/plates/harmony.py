@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mcnn_infer.plates.base import ChannelFile, numeric_channel_order, plate_name_for
+from mcnn_infer.plates.base import ChannelFile, Layout, plate_name_for
 from mcnn_infer.wells import well_from_indices
 
 _NAME = re.compile(
@@ -20,13 +20,10 @@ _NAME = re.compile(
 )
 
 
-class HarmonyLayout:
+class HarmonyLayout(Layout):
     name = "harmony"
     description = "Operetta / Opera Phenix (Harmony export)"
     example = "r01c01f01p01-ch1sk1fk1fl1.tiff"
-
-    def is_ignored(self, path: Path) -> str | None:
-        return None
 
     def parse(self, path: Path, plate_root: Path) -> ChannelFile | None:
         match = _NAME.match(path.name)
@@ -41,6 +38,3 @@ class HarmonyLayout:
             timepoint=int(match.group("timepoint")),
             plane=int(match.group("plane")),
         )
-
-    def channel_order(self, channels: set[str]) -> list[str]:
-        return numeric_channel_order(channels)

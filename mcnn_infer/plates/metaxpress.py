@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mcnn_infer.plates.base import ChannelFile, numeric_channel_order, plate_name_for
+from mcnn_infer.plates.base import ChannelFile, Layout, plate_name_for
 from mcnn_infer.wells import normalize_well
 
 _GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
@@ -25,7 +25,7 @@ _THUMB = re.compile(r"_thumb", re.IGNORECASE | re.ASCII)
 _TIMEPOINT = re.compile(r"^TimePoint_(\d+)$", re.IGNORECASE | re.ASCII)
 
 
-class MetaXpressLayout:
+class MetaXpressLayout(Layout):
     name = "metaxpress"
     description = "MetaXpress / ImageXpress and BBBC021"
     example = "Week1_150607_B02_s1_w1EB868A72-19FC-46BB-BDFA-66B8966A817C.tif"
@@ -50,6 +50,3 @@ class MetaXpressLayout:
             path=path,
             timepoint=timepoint,
         )
-
-    def channel_order(self, channels: set[str]) -> list[str]:
-        return numeric_channel_order(channels)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mcnn_infer.plates.base import ChannelFile, numeric_channel_order, plate_name_for
+from mcnn_infer.plates.base import ChannelFile, Layout, plate_name_for
 from mcnn_infer.wells import normalize_well
 
 _NAME = re.compile(
@@ -17,13 +17,10 @@ _NAME = re.compile(
 )
 
 
-class SbsLayout:
+class SbsLayout(Layout):
     name = "sbs"
     description = "CellProfiler example / SBS (BBBC013-style)"
     example = "Channel1-01-A-01.tif"
-
-    def is_ignored(self, path: Path) -> str | None:
-        return None
 
     def parse(self, path: Path, plate_root: Path) -> ChannelFile | None:
         match = _NAME.match(path.name)
@@ -36,6 +33,3 @@ class SbsLayout:
             channel=f"Channel{int(match.group('channel'))}",
             path=path,
         )
-
-    def channel_order(self, channels: set[str]) -> list[str]:
-        return numeric_channel_order(channels)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from mcnn_infer.metadata import ROLES as ROLES  # re-exported: the roles of the well table
 from mcnn_infer.plates import path_column
 
 #: Tables written as ``<name>.parquet`` and ``<name>.csv``.
@@ -25,7 +26,6 @@ SUMMARY_NAME = "summary.json"
 KEYS = ["plate", "well", "site", "timepoint", "plane"]
 WELL_KEYS = ["plate", "well"]
 TREATMENT_KEYS = ["compound", "concentration"]
-ROLES = ("negative", "positive", "treated")
 QC_FLAGS = ["qc_empty", "qc_saturated", "qc_blurry"]
 QC_MEASURES = ["qc_fg_fraction", "qc_sat_fraction", "qc_focus"]
 OK, SKIPPED = "ok", "skipped"

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from mcnn_infer.metadata import BBBC021_CHANNEL_NAMES
+
 #: Channel keys (BBBC021 wavelength suffixes) in image order, and their stains.
 CHANNELS: tuple[str, ...] = ("w1", "w2", "w4")
-CHANNEL_NAMES: dict[str, str] = {"w1": "DAPI", "w2": "Tubulin", "w4": "Actin"}
+CHANNEL_NAMES: dict[str, str] = BBBC021_CHANNEL_NAMES
 
 REFERENCE_SIZE = (1024, 1280)
 _BASE_CELLS = 200  # cells in a DMSO field of view

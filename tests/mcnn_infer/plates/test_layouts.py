@@ -147,3 +147,38 @@ def test_requested_channel_order_and_unknown_layout_name(tmp_path):
     assert scan.ignored["reason"].str.contains("Channel2 not requested").any()
     with pytest.raises(LayoutError, match="unknown layout 'opera'"):
         scan_plate(tmp_path, layout="opera")
+
+
+def test_a_layout_written_to_the_base_class_works(tmp_path, monkeypatch):
+    """A new instrument: subclass Layout, implement parse, list it; ignored files and channel order default."""
+    import re
+
+    from mcnn_infer.plates import scan as scan_module
+    from mcnn_infer.plates.base import ChannelFile, Layout, plate_name_for
+
+    class DotLayout(Layout):
+        name = "dots"
+        description = "test instrument"
+        example = "B02.s1.c1.tif"
+
+        def parse(self, path, plate_root):
+            match = re.fullmatch(r"([A-P]\d\d)\.s(\d)\.c(\d)\.tif", path.name)
+            if not match:
+                return None
+            return ChannelFile(
+                plate=plate_name_for(path, plate_root),
+                well=match.group(1),
+                site=int(match.group(2)),
+                channel=f"c{match.group(3)}",
+                path=path,
+            )
+
+    plate = tmp_path / "P9"
+    plate.mkdir()
+    for well in ("B02", "C03"):
+        for channel in (2, 1):
+            tifffile.imwrite(plate / f"{well}.s1.c{channel}.tif", np.zeros((8, 8), np.uint16))
+    monkeypatch.setitem(scan_module.LAYOUTS, "dots", DotLayout())
+    scan = scan_plate(plate, layout="dots")
+    assert scan.channels == ["c1", "c2"] and scan.fields["well"].tolist() == ["B02", "C03"]
+    assert scan.problems.empty and scan.ignored.empty

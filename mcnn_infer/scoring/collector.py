@@ -1,0 +1,89 @@
+"""Turns finished inference batches into result rows, buffers them and flushes them as result parts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mcnn_infer.results import OK, SKIPPED, emb_columns, prob_columns
+from mcnn_infer.runtime import softmax
+from mcnn_infer.scoring.loader import Batch
+from mcnn_infer.scoring.options import ScoreOptions
+from mcnn_infer.scoring.store import PartStore
+
+
+class Collector:
+    """Result rows of finished batches (probabilities, QC, embeddings) and skipped fields, written as
+    parts of ``flush_every`` fields (or every ``flush_seconds``); advances the per-plate progress."""
+
+    def __init__(
+        self,
+        store: PartStore,
+        class_names: list[str],
+        embeddings: bool,
+        options: ScoreOptions,
+        plate_of: np.ndarray,
+        progress,
+        tasks: dict[str, Any],
+    ) -> None:
+        self.store, self.probs, self.embeddings = store, prob_columns(class_names), embeddings
+        self.options, self.plate_of, self.progress, self.tasks = options, plate_of, progress, tasks
+        self.buffer: list[pd.DataFrame] = []
+        self.buffered = 0
+        self.last_flush = time.monotonic()
+        self.scored = 0
+        self.per_plate: dict[str, int] = {}
+
+    def _advance(self, indices: Sequence[int]) -> None:
+        for index in indices:
+            plate = self.plate_of[index]
+            self.per_plate[plate] = self.per_plate.get(plate, 0) + 1
+            if self.progress is not None:
+                self.progress.advance(self.tasks[plate])
+
+    def add_skipped(self, batch: Batch) -> None:
+        if not batch.skipped:
+            return
+        rows = pd.DataFrame(
+            {
+                "_index": np.array([s.index for s in batch.skipped], dtype=np.int64),
+                "status": SKIPPED,
+                "reason": [s.reason for s in batch.skipped],
+            }
+        )
+        self._add(rows, [s.index for s in batch.skipped])
+
+    def add_results(self, finished: list) -> None:
+        for (indices, qc), logits, embedding in finished:
+            probs = softmax(logits)
+            rows = pd.DataFrame(probs, columns=self.probs)
+            rows.insert(0, "_index", np.asarray(indices, dtype=np.int64))
+            rows.insert(1, "status", OK)
+            rows.insert(2, "reason", "")
+            if qc and qc[0]:
+                rows = pd.concat([rows, pd.DataFrame(qc)], axis=1)
+            if self.embeddings:
+                rows = pd.concat(
+                    [rows, pd.DataFrame(embedding, columns=emb_columns(embedding.shape[1]))], axis=1
+                )
+            self.scored += len(indices)
+            self._add(rows, indices)
+
+    def _add(self, rows: pd.DataFrame, indices: Sequence[int]) -> None:
+        self.buffer.append(rows)
+        self.buffered += len(rows)
+        self._advance(indices)
+        if (
+            self.buffered >= self.options.flush_every
+            or time.monotonic() - self.last_flush > self.options.flush_seconds
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.store.write_part(pd.concat(self.buffer, ignore_index=True))
+        self.buffer, self.buffered, self.last_flush = [], 0, time.monotonic()

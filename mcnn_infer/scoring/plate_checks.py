@@ -1,0 +1,92 @@
+"""The plates of a scoring run: scanned, checked against the model card, joined into one field table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mcnn_infer.card import ModelCard, bit_depth_mismatch, check_channels
+from mcnn_infer.errors import ChannelMismatchError, ConfigError, PlateError
+from mcnn_infer.images import image_info
+from mcnn_infer.plates import PlateScan, require_same_channels, scan_plate
+from mcnn_infer.results import KEYS, path_columns
+from mcnn_infer.scoring.assemble import problem_rows
+from mcnn_infer.scoring.options import ScoreOptions
+
+
+def plate_channels_for(card: ModelCard, channel_map: dict[str, str]) -> list[str] | None:
+    """Plate channel keys in model order under ``--channel-map`` (None without a map).
+
+    Raises
+    ------
+    ConfigError
+        If the map names a channel the model does not have.
+    """
+    if not channel_map:
+        return None
+    names = {name: key for key, name in card.input.channel_names.items()}
+    known = set(card.input.channels) | set(names)
+    unknown = sorted(set(channel_map) - known)
+    if unknown:
+        raise ConfigError(
+            f"--channel-map names {unknown}, which model {card.model_name} does not have "
+            f"(expected its channel keys {card.input.channels} or names {sorted(names)})"
+        )
+    out = []
+    for key in card.input.channels:
+        name = card.input.channel_names.get(key)
+        out.append(channel_map.get(key) or (channel_map.get(name) if name else None) or key)
+    return out
+
+
+def check_bit_depth(card: ModelCard, scan: PlateScan, allow: bool) -> None:
+    """Compare the first field's bit depth with the card's.
+
+    Raises
+    ------
+    PlateError
+        Naming the file, its bit depth and the model's, unless ``allow``.
+    """
+    first = scan.fields.iloc[0][scan.path_columns[0]]
+    mismatch = None if allow else bit_depth_mismatch(card, image_info(first).dtype, first)
+    if mismatch:
+        raise PlateError(mismatch)
+
+
+def scan_plates(
+    plate_dirs: Sequence[str | os.PathLike[str]], card: ModelCard, options: ScoreOptions
+) -> tuple[list[PlateScan], list[str]]:
+    """Scan each plate folder and check it against the model card; return scans and channels."""
+    wanted = plate_channels_for(card, options.channel_map)
+    scans = [scan_plate(Path(d).resolve(), channels=wanted) for d in plate_dirs]
+    channels = require_same_channels(scans)
+    seen: dict[str, Path] = {}
+    for scan in scans:
+        label = ", ".join(scan.plates)
+        if wanted is None:
+            check_channels(card, scan.channels, f"{label} ({scan.source})")
+        elif len(scan.channels) != len(card.input.channels):
+            raise ChannelMismatchError(
+                f"plate {scan.source} has channels {scan.channels} after --channel-map, model expects "
+                f"{len(card.input.channels)}"
+            )
+        check_bit_depth(card, scan, options.allow_bit_depth_mismatch)
+        for plate in scan.plates:
+            if plate in seen:
+                raise PlateError(
+                    f"plate name {plate!r} occurs in {seen[plate]} and {scan.source} (expected distinct plate names)"
+                )
+            seen[plate] = scan.source
+    return scans, channels
+
+
+def field_table(scans: Sequence[PlateScan], channels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    paths = path_columns(channels)
+    fields = pd.concat([s.fields[KEYS + paths] for s in scans], ignore_index=True)
+    fields["_index"] = np.arange(len(fields), dtype=np.int64)
+    problems = pd.concat([problem_rows(s.problems, channels) for s in scans], ignore_index=True)
+    return fields, problems
