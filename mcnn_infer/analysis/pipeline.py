@@ -20,6 +20,7 @@ from mcnn_infer.analysis import evaluate as ev
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.heatmaps import class_heatmap, score_heatmap
 from mcnn_infer.analysis.io import ScoringResults, read_scoring_results
+from mcnn_infer.analysis.metrics import METRICS, EvaluationInputs
 from mcnn_infer.analysis.moa import MIN_CONFIDENCE, call_moa, classifier_accuracy
 from mcnn_infer.analysis.potency import fold_errors, plot_dose_response, potency_table
 from mcnn_infer.analysis.profiles import NORMALIZATIONS, week_batch, well_profiles
@@ -35,13 +36,6 @@ class AnalysisResult:
 
     out_dir: Path
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def _profiles_for(mode: str, pooled: pd.DataFrame, well_profiles: pd.DataFrame) -> pd.DataFrame:
-    """Treatment profiles for a 1-NN mode: pooled over batches, except NSCB when replicates span batches."""
-    if mode == "nscb" and pooled["Metadata_Batches"].str.contains(";").any():
-        return ev.treatment_profiles(well_profiles, by_batch=True)
-    return pooled
 
 
 def analysis_progress() -> Progress:
@@ -365,63 +359,40 @@ def _write_heatmaps(res: ScoringResults, out: Path, score_class: str) -> list[di
 
 
 def run_evaluation(profiles: pd.DataFrame, out_dir: Path, calls: pd.DataFrame | None = None) -> dict:
-    """NSC / NSCB 1-NN accuracy (+ classifier accuracy from ``calls``) with confusion matrices CSV + PNG.
+    """Every metric of :data:`mcnn_infer.analysis.metrics.METRICS` (NSC / NSCB 1-NN accuracy, the
+    classifier's accuracy from ``calls``) with confusion matrices CSV + PNG.
 
     Parameters
     ----------
     profiles : pandas.DataFrame
         Well profiles (:func:`mcnn_infer.analysis.profiles.well_profiles`) with MoA labels.
     out_dir : Path
-        Folder for ``nn_predictions_<mode>.csv``, ``confusion_<mode>.csv|png``, ``evaluation.json``.
+        Folder for ``nn_predictions_<metric>.csv``, ``confusion_<metric>.csv|png``, ``evaluation.json``.
     calls : pandas.DataFrame, optional
         MoA calls (:func:`mcnn_infer.analysis.moa.call_moa`) for the classifier's own accuracy.
 
     Returns
     -------
     dict
-        ``{"nsc": {...}, "nscb": {...}, "classifier": {...}, "n_treatments": ..., "files": {...}}``.
+        ``{"n_treatments": ..., "files": {...}, "nsc": {...}, "nscb": {...}, "classifier": {...}}``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    tp = ev.treatment_profiles(profiles)
-    result: dict[str, Any] = {"n_treatments": len(tp), "files": {}}
-    for mode in ev.MODES:
-        pred = ev.nearest_neighbour_moa(_profiles_for(mode, tp, profiles), mode)
-        acc = ev.accuracy_of(pred, mode)
-        atomic.write_table(pred, out_dir / f"nn_predictions_{mode}.csv")
-        cm = ev.confusion_matrix(pred["moa"], pred["predicted_moa"])
-        atomic.write_table(cm.reset_index(), out_dir / f"confusion_{mode}.csv")
-        ev.plot_confusion(
-            cm,
-            out_dir / f"confusion_{mode}.png",
-            f"1-NN {mode.upper()}: accuracy {acc.accuracy:.2f} (n={acc.n_queries})",
-        )
-        result[mode] = {
-            "accuracy": acc.accuracy,
-            "n_queries": acc.n_queries,
-            "n_no_reference": acc.n_no_reference,
-        }
-        result["files"][mode] = {
-            "predictions": f"nn_predictions_{mode}.csv",
-            "confusion_csv": f"confusion_{mode}.csv",
-            "confusion_png": f"confusion_{mode}.png",
-        }
-    if calls is not None and "moa" in calls.columns:
-        q = calls[
-            calls["moa"].notna() & ~calls.get("role", pd.Series("treated", index=calls.index)).eq("negative")
-        ]
-        acc = classifier_accuracy(calls)
-        cm = ev.confusion_matrix(q["moa"], q["predicted_moa"])
-        atomic.write_table(cm.reset_index(), out_dir / "confusion_classifier.csv")
-        ev.plot_confusion(
-            cm,
-            out_dir / "confusion_classifier.png",
-            f"classifier: accuracy {acc['accuracy']:.2f} (n={acc['n']})",
-        )
-        result["classifier"] = {"accuracy": acc["accuracy"], "n_queries": acc["n"]}
-        result["files"]["classifier"] = {
-            "confusion_csv": "confusion_classifier.csv",
-            "confusion_png": "confusion_classifier.png",
-        }
+    inputs = EvaluationInputs(ev.treatment_profiles(profiles), profiles, calls)
+    result: dict[str, Any] = {"n_treatments": len(inputs.treatment_profiles), "files": {}}
+    for metric in METRICS:
+        outcome = metric.compute(inputs)
+        if outcome is None:
+            continue
+        files = {}
+        if outcome.predictions is not None:
+            files["predictions"] = f"{outcome.predictions_prefix}{metric.key}.csv"
+            atomic.write_table(outcome.predictions, out_dir / files["predictions"])
+        files["confusion_csv"] = f"confusion_{metric.key}.csv"
+        files["confusion_png"] = f"confusion_{metric.key}.png"
+        atomic.write_table(outcome.confusion.reset_index(), out_dir / files["confusion_csv"])
+        ev.plot_confusion(outcome.confusion, out_dir / files["confusion_png"], outcome.plot_title)
+        result[metric.key] = {"accuracy": outcome.accuracy, "n_queries": outcome.n_queries, **outcome.record}
+        result["files"][metric.key] = files
     write_json(out_dir / "evaluation.json", result)
     return result
 

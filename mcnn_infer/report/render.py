@@ -17,6 +17,7 @@ import pandas as pd
 
 from mcnn_infer import atomic
 from mcnn_infer.analysis.errors import AnalysisError
+from mcnn_infer.analysis.metrics import METRICS
 from mcnn_infer.results import ANALYSIS_DIRNAME, SUMMARY_NAME
 
 REPORT_NAME = "report.html"
@@ -204,13 +205,11 @@ def _evaluation(s: dict, root: Path) -> str:
     if not e:
         return '<p class="note">No MoA labels or embeddings: evaluation not run.</p>'
     rows = [("treatments", e["n_treatments"])]
-    for mode, label in (
-        ("nsc", "1-NN NSC (not same compound)"),
-        ("nscb", "1-NN NSCB (not same compound or batch)"),
-        ("classifier", "classifier (treatment level)"),
-    ):
-        if mode in e:
-            rows.append((label, f"{_fmt(e[mode]['accuracy'])} (n = {e[mode]['n_queries']})"))
+    for metric in METRICS:
+        if metric.key in e:
+            rows.append(
+                (metric.label, f"{_fmt(e[metric.key]['accuracy'])} (n = {e[metric.key]['n_queries']})")
+            )
     figs = "".join(
         _img(root / "evaluation" / f["confusion_png"], f"confusion matrix: {mode}")
         for mode, f in e["files"].items()

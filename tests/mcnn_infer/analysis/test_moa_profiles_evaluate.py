@@ -109,7 +109,7 @@ def test_nsc_excludes_same_compound_and_nscb_same_batch():
 
 
 def test_nscb_with_replicates_in_several_batches_uses_one_profile_per_batch():
-    from mcnn_infer.analysis.pipeline import _profiles_for
+    from mcnn_infer.analysis.metrics import EvaluationInputs, nearest_neighbour
 
     # every treatment has one replicate in each week, as in the synthetic screens
     rows = []
@@ -125,8 +125,8 @@ def test_nscb_with_replicates_in_several_batches_uses_one_profile_per_batch():
     assert (pooled["Metadata_Batches"] == "Week1;Week2").all()
     # pooled profiles: every reference shares a batch, so no query could be answered
     assert accuracy_of(nearest_neighbour_moa(pooled, "nscb"), "nscb").n_no_reference == 4
-    nscb = nearest_neighbour_moa(_profiles_for("nscb", pooled, prof), "nscb")
-    acc = accuracy_of(nscb, "nscb")
-    assert acc.n_queries == 8 and acc.n_no_reference == 0 and acc.accuracy == 1.0
+    outcome = nearest_neighbour("nscb")(EvaluationInputs(pooled, prof))
+    nscb = outcome.predictions
+    assert outcome.n_queries == 8 and outcome.record["n_no_reference"] == 0 and outcome.accuracy == 1.0
     for row in nscb.itertuples():
         assert row.neighbour_compound != row.compound
