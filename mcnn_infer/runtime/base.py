@@ -41,6 +41,8 @@ class Engine(abc.ABC):
         Why this precision runs (``requested``, or what ``--precision auto`` chose and skipped).
     """
 
+    #: The ``ModelFormat.runtime`` this engine runs (the key of :data:`mcnn_infer.runtime.ENGINES`).
+    runtime: str
     card: ModelCard
     fmt: ModelFormat
     model_dir: Path

@@ -19,6 +19,8 @@ from mcnn_infer.runtime.base import Engine
 class OnnxRuntimeEngine(Engine):
     """An ``onnxruntime.InferenceSession`` on the CPU execution provider."""
 
+    runtime = "onnxruntime"
+
     def _open(self, main_file: Path, threads: int | None, hint: str) -> None:
         import onnxruntime as ort
 

@@ -3,13 +3,17 @@
 Scoring, export parity, the INT8 / BF16 agreement checks, the tests and every benchmark open
 models through :func:`open_engine` (or :func:`compile_engine` for a format the card does not
 list yet), so a compile setting cannot differ between the check and the production run.
-:data:`ENGINES` maps a format's runtime (:data:`mcnn_infer.formats.FORMATS`) to its engine class;
-a new inference backend is one class and one line here.
+:data:`ENGINES` maps a format's runtime (:data:`mcnn_infer.formats.FORMATS`) to its engine class,
+collected from the ``*_engine.py`` modules of this package: a new inference backend is one file
+``mcnn_infer/runtime/<name>_engine.py`` (an :class:`Engine` subclass with ``runtime = "<name>"``)
+and its rows in ``FORMATS``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from pathlib import Path
 
 from mcnn_infer.card import ModelCard, load_card, verify_files
@@ -17,11 +21,24 @@ from mcnn_infer.cpu import native_bf16, native_int8, require_native_bf16
 from mcnn_infer.errors import ConfigError, ModelCardError
 from mcnn_infer.formats import AUTO, AUTO_ORDER, ModelFormat, select_format
 from mcnn_infer.runtime.base import Engine
-from mcnn_infer.runtime.onnxruntime_engine import OnnxRuntimeEngine
-from mcnn_infer.runtime.openvino_engine import OpenVinoEngine
+
+
+def _discover_engines() -> dict[str, type[Engine]]:
+    """``runtime`` -> engine class, from every ``*_engine`` module of this package (runtimes import lazily)."""
+    package = __name__.rsplit(".", 1)[0]
+    found: dict[str, type[Engine]] = {}
+    for info in sorted(pkgutil.iter_modules(importlib.import_module(package).__path__), key=lambda i: i.name):
+        if not info.name.endswith("_engine"):
+            continue
+        module = importlib.import_module(f"{package}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, Engine) and value.__module__ == module.__name__:
+                found[value.runtime] = value
+    return found
+
 
 #: ``ModelFormat.runtime`` -> engine class.
-ENGINES: dict[str, type[Engine]] = {"openvino": OpenVinoEngine, "onnxruntime": OnnxRuntimeEngine}
+ENGINES: dict[str, type[Engine]] = _discover_engines()
 
 #: Bytes of preprocessed float32 input one inference request may hold (see :func:`choose_batch_size`).
 REQUEST_INPUT_BUDGET = 32 * 2**20

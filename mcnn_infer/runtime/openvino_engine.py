@@ -23,6 +23,8 @@ HINTS = ("THROUGHPUT", "LATENCY")
 class OpenVinoEngine(Engine):
     """A compiled OpenVINO IR with ``jobs`` asynchronous requests of ``batch_size`` fields."""
 
+    runtime = "openvino"
+
     def _open(self, main_file: Path, threads: int | None, hint: str) -> None:
         import openvino as ov
         import openvino.properties as props
