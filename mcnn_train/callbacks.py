@@ -21,7 +21,11 @@ from rich.progress import (
 )
 
 from mcnn_infer.atomic import write_text
-from mcnn_train.checkpoints import save_checkpoint
+from mcnn_train.checkpoints import find_checkpoint, read_state, save_checkpoint
+
+#: With fewer validation fields than this the epoch is not chosen on validation loss (each field
+#: is more than 1/8 of the set, so the choice would follow a single image): the last epoch is kept.
+MIN_SELECTION_FIELDS = 8
 
 
 class RichProgress(tf.keras.callbacks.Callback):
@@ -88,8 +92,14 @@ class EpochRecorder(tf.keras.callbacks.Callback):
 
     Records epoch (1-based count of completed epochs), learning rate of the epoch's last step,
     all Keras logs (loss, accuracy, val_loss, val_accuracy; averaged over workers), training
-    images/s (global, validation excluded), training seconds and total epoch seconds. Saves ``checkpoints/last`` every epoch and ``checkpoints/best`` when
-    ``val_accuracy`` improves (ties keep the earlier epoch).
+    images/s (global, validation excluded), training seconds and total epoch seconds. Saves
+    ``checkpoints/last`` every epoch and ``checkpoints/best`` when ``val_loss`` is lower than in
+    every earlier epoch (ties and NaN keep the earlier epoch). Validation accuracy is not the
+    criterion: on a small validation set it reaches 1.0 early and stays there while the model
+    still improves. With fewer than :data:`MIN_SELECTION_FIELDS` validation fields no ``best``
+    is written (:func:`kept_checkpoint` keeps the last epoch). The lowest loss and its epoch are
+    in every checkpoint's ``state.json`` (``best_val_loss``, ``best_epoch``), so a resumed run
+    continues the same comparison.
 
     Parameters
     ----------
@@ -101,8 +111,12 @@ class EpochRecorder(tf.keras.callbacks.Callback):
         The model whose variables are checkpointed.
     images_per_epoch : int
         Global images per epoch.
-    best_so_far : float
-        Best validation accuracy of earlier epochs (resume), ``-inf`` for a fresh run.
+    val_fields : int
+        Fields of the whole validation set (all workers).
+    best_val_loss : float
+        Lowest validation loss of earlier epochs (resume: :func:`resumed_best`), ``inf`` for a fresh run.
+    best_epoch : int or None
+        The epoch of ``best_val_loss`` (None for a fresh run).
     on_epoch_saved : callable or None
         Called with the epoch number after the checkpoint is written (cache flush, tests).
     """
@@ -113,7 +127,9 @@ class EpochRecorder(tf.keras.callbacks.Callback):
         optimizer,
         weights_model: tf.keras.Model,
         images_per_epoch: int,
-        best_so_far: float = -math.inf,
+        val_fields: int,
+        best_val_loss: float = math.inf,
+        best_epoch: int | None = None,
         on_epoch_saved: Callable[[int], None] | None = None,
     ):
         super().__init__()
@@ -121,7 +137,9 @@ class EpochRecorder(tf.keras.callbacks.Callback):
         self.optimizer = optimizer
         self.weights_model = weights_model
         self.images_per_epoch = images_per_epoch
-        self.best = best_so_far
+        self.select_on_loss = last_epoch_reason(val_fields) is None
+        self.best_val_loss = best_val_loss
+        self.best_epoch = best_epoch
         self.on_epoch_saved = on_epoch_saved
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self._t0 = 0.0
@@ -154,11 +172,16 @@ class EpochRecorder(tf.keras.callbacks.Callback):
         lines = read_metrics(self.metrics_path, before_epoch=epoch + 1)
         lines.append(record)
         write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in lines))
-        val_acc = logs.get("val_accuracy", -math.inf)
-        improved = val_acc > self.best
+        improved = self.select_on_loss and logs.get("val_loss", math.nan) < self.best_val_loss
         if improved:
-            self.best = val_acc
-        state = {"epoch": epoch + 1, "step": step, "best_val_accuracy": self.best, "metrics": record}
+            self.best_val_loss, self.best_epoch = logs["val_loss"], epoch + 1
+        state = {
+            "epoch": epoch + 1,
+            "step": step,
+            "best_val_loss": self.best_val_loss if self.best_epoch is not None else None,
+            "best_epoch": self.best_epoch,
+            "metrics": record,
+        }
         if improved:
             save_checkpoint(self.run_dir / "checkpoints" / "best", self.weights_model, None, state)
         save_checkpoint(self.run_dir / "checkpoints" / "last", self.weights_model, self.optimizer, state)
@@ -175,3 +198,73 @@ def read_metrics(path: Path, before_epoch: int | None = None) -> list[dict[str, 
     if before_epoch is not None:
         records = [r for r in records if r["epoch"] < before_epoch]
     return records
+
+
+def last_epoch_reason(val_fields: int) -> str | None:
+    """Why the last epoch is kept instead of the lowest validation loss; None when the loss decides."""
+    if val_fields < MIN_SELECTION_FIELDS:
+        return f"validation set has {val_fields} fields (< {MIN_SELECTION_FIELDS})"
+    return None
+
+
+def resumed_best(run_dir: Path, last_state: dict[str, Any]) -> tuple[float, int | None]:
+    """Lowest validation loss so far and its epoch, for resuming from ``last_state``.
+
+    Runs written before ``best_val_loss`` was recorded start from the loss of their
+    ``checkpoints/best`` (``inf`` without one).
+    """
+    if last_state.get("best_val_loss") is not None:
+        return float(last_state["best_val_loss"]), last_state.get("best_epoch")
+    folder = find_checkpoint(Path(run_dir) / "checkpoints" / "best")
+    best = read_state(folder) if folder is not None else {}
+    val_loss = best.get("metrics", {}).get("val_loss")
+    return (math.inf, None) if val_loss is None else (float(val_loss), best["epoch"])
+
+
+def kept_checkpoint(run_dir: Path, val_fields: int) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint that holds the model to keep, and the record of why it was chosen.
+
+    Parameters
+    ----------
+    run_dir : Path
+        Run folder after training (``checkpoints/last`` exists).
+    val_fields : int
+        Fields of the whole validation set.
+
+    Returns
+    -------
+    folder : Path
+        ``checkpoints/best`` (lowest validation loss) or ``checkpoints/last``.
+    selection : dict
+        ``{"rule": "min val_loss", "epoch", "val_loss", "val_accuracy", "epochs"}`` or
+        ``{"rule": "last epoch", "epoch", "reason"}`` (for the console and the model card).
+    """
+    checkpoints = Path(run_dir) / "checkpoints"
+    last = read_state(checkpoints / "last")
+    reason = last_epoch_reason(val_fields)
+    if reason is None:
+        best_folder = find_checkpoint(checkpoints / "best")
+        if best_folder is not None:
+            best = read_state(best_folder)
+            metrics = best.get("metrics", {})
+            return checkpoints / "best", {
+                "rule": "min val_loss",
+                "epoch": best["epoch"],
+                "val_loss": metrics.get("val_loss"),
+                "val_accuracy": metrics.get("val_accuracy"),
+                "epochs": last["epoch"],
+            }
+        reason = "no epoch had a finite validation loss"
+    return checkpoints / "last", {"rule": "last epoch", "epoch": last["epoch"], "reason": reason}
+
+
+def describe_selection(selection: dict[str, Any]) -> str:
+    """One console line for a :func:`kept_checkpoint` selection."""
+    if selection["rule"] == "min val_loss":
+        accuracy = selection.get("val_accuracy")
+        shown = f", val_accuracy {accuracy:.3f}" if accuracy is not None else ""
+        return (
+            f"kept epoch {selection['epoch']} of {selection['epochs']}: lowest validation loss "
+            f"({selection['val_loss']:.4f}{shown})"
+        )
+    return f"kept the last epoch ({selection['epoch']}): {selection['reason']}"

@@ -16,16 +16,21 @@ from mcnn_infer.preprocess import Normalization
 #: Stain names of the BBBC021 / MetaXpress channel keys used by that data set.
 BBBC021_CHANNEL_NAMES = {"w1": "DAPI", "w2": "Tubulin", "w4": "Actin"}
 _PACKAGES = ("hcs", "tensorflow", "keras", "horovod", "numpy", "pandas", "tifffile")
+#: Distributions that install a package under another name (the CPU-only TensorFlow wheel).
+_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu")}
 
 
 def software_versions() -> dict[str, str]:
     """Versions of Python and the packages that shape a trained model."""
     versions = {"python": platform.python_version()}
     for name in _PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
+        versions[name] = "not installed"
+        for distribution in _DISTRIBUTIONS.get(name, (name,)):
+            try:
+                versions[name] = importlib.metadata.version(distribution)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
     return versions
 
 

@@ -1,5 +1,5 @@
 """Checkpoints of a run: ``checkpoints/last`` (weights + optimizer + position, for ``--resume``)
-and ``checkpoints/best`` (weights of the best validation epoch).
+and ``checkpoints/best`` (weights of the epoch with the lowest validation loss).
 
 A checkpoint folder is written under a temporary name and swapped into place, so a crash
 leaves either the previous or the new checkpoint, never half of one.
@@ -54,7 +54,7 @@ def save_checkpoint(
     optimizer : optimizer or None
         Saved too when given (momentum slots and the step counter).
     state : dict
-        JSON-serialisable position, e.g. ``{"epoch": 3, "best_val_accuracy": 0.8}``.
+        JSON-serialisable position, e.g. ``{"epoch": 3, "best_val_loss": 0.4, "best_epoch": 2}``.
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +85,8 @@ def read_state(folder: Path) -> dict[str, Any]:
     Raises
     ------
     CheckpointError
-        No checkpoint, invalid JSON, or ``epoch``/``step``/``best_val_accuracy`` of the wrong type.
+        No checkpoint, invalid JSON, or ``epoch``/``step``/``best_val_loss``/``best_epoch``
+        (``best_val_accuracy`` in runs written before) of the wrong type.
     """
     found = find_checkpoint(folder)
     if found is None:
@@ -105,6 +106,12 @@ def read_state(folder: Path) -> dict[str, Any]:
             "step",
             lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
             "an integer >= 0",
+        ),
+        ("best_val_loss", lambda v: v is None or isinstance(v, int | float), "a number"),
+        (
+            "best_epoch",
+            lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+            "an integer >= 1",
         ),
         ("best_val_accuracy", lambda v: v is None or isinstance(v, int | float), "a number"),
     )

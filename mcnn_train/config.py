@@ -15,6 +15,9 @@ from mcnn_train.schedule import parse_schedule
 VAL_SPLITS = ("compound", "plate")
 #: ``plate``: each plate's own intensity percentiles; ``dataset``: the training set's, for every plate.
 NORMALIZATIONS = ("plate", "dataset")
+#: ``--precision`` -> Keras mixed-precision policy. ``bf16`` computes in bfloat16 with float32
+#: variables, logits and loss (needs a CPU with native BF16: :func:`mcnn_infer.cpu.native_bf16`).
+PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 CONFIG_VERSION = 1
 
 
@@ -72,6 +75,9 @@ class TrainConfig:
         Preprocessed-field cache; None = ``out/cache``.
     deterministic : bool
         Enable TensorFlow op determinism (bit-reproducible resume at some speed cost).
+    precision : str
+        ``fp32`` or ``bf16`` (Keras policy ``mixed_bfloat16``: bfloat16 compute, float32
+        variables, logits and loss; the exported model is float32 either way). Kept on resume.
     layout : str or None
         Plate layout name forced for every plate; None = detect.
     resume : bool
@@ -102,6 +108,7 @@ class TrainConfig:
     max_fields: int | None = None
     cache_dir: Path | None = None
     deterministic: bool = True
+    precision: str = "fp32"
     layout: str | None = None
     resume: bool = False
 
@@ -128,6 +135,12 @@ class TrainConfig:
                 "normalization",
                 self.normalization,
                 f"one of {NORMALIZATIONS}",
+            ),
+            (
+                self.precision in PRECISION_POLICIES,
+                "precision",
+                self.precision,
+                f"one of {tuple(PRECISION_POLICIES)}",
             ),
             (self.max_fields is None or self.max_fields >= 2, "max fields", self.max_fields, ">= 2"),
             (
@@ -163,6 +176,11 @@ class TrainConfig:
         )
 
     @property
+    def keras_policy(self) -> str:
+        """The Keras mixed-precision policy name of :attr:`precision`."""
+        return PRECISION_POLICIES[self.precision]
+
+    @property
     def global_batch(self) -> int:
         return self.batch_size * self.workers
 
@@ -185,6 +203,7 @@ class TrainConfig:
         data = dict(data)
         data.pop("config_version", None)
         data.setdefault("normalization", "dataset")  # runs written before the option existed
+        data.setdefault("precision", "fp32")  # runs written before the option existed
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown or "out" not in data:

@@ -5,7 +5,7 @@ Run folder (``config.out``)::
     config.json            resolved TrainConfig
     data/                  fields.parquet (labelled fields), plan.json (split, classes, normalisation)
     checkpoints/last/      weights + optimizer + position (``--resume``)
-    checkpoints/best/      weights of the best validation accuracy
+    checkpoints/best/      weights of the epoch with the lowest validation loss
     metrics.jsonl          one line per epoch (loss, accuracy, val_*, lr, images/s)
     tensorboard/           TensorBoard event files
     model/                 SavedModel, serving signature: input ``image`` -> ``logits``, ``embedding``
@@ -18,7 +18,16 @@ Optimisation: momentum SGD (0.9) with Horovod's DistributedOptimizer (gradients 
 workers); weight decay as L2 kernel regularisation (gradient ``wd * w``); softmax cross-entropy
 on the logits with optional label smoothing; learning rate from :mod:`mcnn_train.schedule`
 (rates for ``lr_reference_batch`` images per step, scaled linearly to the global batch with
-gradual warm-up). The exported model holds the best validation epoch's weights.
+gradual warm-up). The exported model holds the weights of the epoch with the lowest validation
+loss, or of the last epoch when the validation set has fewer than
+:data:`mcnn_train.callbacks.MIN_SELECTION_FIELDS` fields (:func:`mcnn_train.callbacks.kept_checkpoint`;
+the card's ``training.selection`` says which and why).
+
+Precision: ``fp32``, or ``bf16`` on CPUs with native BF16 (Keras policy ``mixed_bfloat16``, set in
+each worker before the model is built: bfloat16 convolutions and dense layers, float32 variables,
+logits and loss; no loss scaling, which bfloat16's float32 exponent range does not need). The
+exported model is a float32 copy of the kept weights, so ``model/``, ``model.keras`` and every
+format exported from them are float32 whatever the training precision.
 
 Set ``HCS_TRAIN_CHECK_DIR`` to make every worker write ``rank<r>.json`` with a checksum of its
 final weights and its local / global batch (used by the multi-worker test).
@@ -26,6 +35,7 @@ final weights and its local / global batch (used by the multi-worker test).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -38,9 +48,16 @@ import tensorflow as tf
 from rich.console import Console
 
 from mcnn_infer.atomic import write_json
+from mcnn_infer.cpu import cpu_report, require_native_bf16
 from mcnn_infer.errors import ConfigError, HcsError
 from mcnn_train import distributed
-from mcnn_train.callbacks import EpochRecorder, RichProgress
+from mcnn_train.callbacks import (
+    EpochRecorder,
+    RichProgress,
+    describe_selection,
+    kept_checkpoint,
+    resumed_best,
+)
 from mcnn_train.card_builder import build_card, write_card
 from mcnn_train.checkpoints import find_checkpoint, read_state, restore_checkpoint
 from mcnn_train.config import TrainConfig
@@ -74,7 +91,9 @@ def train(config: TrainConfig) -> Path:
     (:func:`mcnn_train.launcher.launch_local`); under horovodrun/mpirun every process calls
     this and becomes one worker; otherwise it trains in this process.
     """
-    config = _with_data_paths(config.resolved())
+    config = config.resolved()
+    require_precision(config)
+    config = _with_data_paths(config)
     if config.workers > 1 and not under_horovod():
         config.out.mkdir(parents=True, exist_ok=True)
         if not config.resume:
@@ -85,7 +104,9 @@ def train(config: TrainConfig) -> Path:
     return run_worker(config)
 
 
-def resume(run_dir: Path, epochs: int | None = None, workers: int | None = None) -> Path:
+def resume(
+    run_dir: Path, epochs: int | None = None, workers: int | None = None, precision: str | None = None
+) -> Path:
     """Continue the run in ``run_dir`` from ``checkpoints/last`` (same schedule position and data order).
 
     Parameters
@@ -96,15 +117,85 @@ def resume(run_dir: Path, epochs: int | None = None, workers: int | None = None)
         New total number of epochs (None: the run's).
     workers : int or None
         Local workers (None: the run's). The data order is only the same with the same count.
+    precision : str or None
+        None or the run's own precision; a resumed run keeps the precision it was started with.
+
+    Raises
+    ------
+    ConfigError
+        When ``precision`` differs from the run's (``config.json``).
     """
     run_dir = Path(run_dir)
     config = TrainConfig.load(run_dir / "config.json")
+    if precision is not None and precision != config.precision:
+        raise ConfigError(
+            f"--precision {precision}: the run {run_dir} trains in {config.precision} ({run_dir / 'config.json'}); "
+            f"expected no --precision or {config.precision} with --resume"
+        )
     changes: dict = {"resume": True, "out": run_dir}
     if epochs is not None:
         changes["epochs"] = epochs
     if workers is not None:
         changes["workers"] = workers
     return train(dataclasses.replace(config, **changes))
+
+
+def require_precision(config: TrainConfig) -> None:
+    """Raise :class:`ConfigError` when ``config.precision`` needs CPU features this machine lacks."""
+    if config.precision == "bf16":
+        require_native_bf16("hcs train --precision bf16")
+
+
+@contextlib.contextmanager
+def keras_policy(name: str):
+    """Set the global Keras dtype policy (``float32``, ``mixed_bfloat16``) for the block, then restore it.
+
+    Layers take the policy when they are built, so the model must be built inside the block.
+    """
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
+
+
+def compile_for_training(
+    model: tf.keras.Model, learning_rate, momentum: float = 0.9, label_smoothing: float = 0.0
+) -> tuple[tf.keras.Model, tf.keras.optimizers.Optimizer]:
+    """The logits-only training view of ``model``, compiled with the run's optimizer and loss.
+
+    Momentum SGD wrapped by Horovod's DistributedOptimizer; softmax cross-entropy on the
+    (float32) logits plus the model's L2 losses; accuracy metric. Under ``mixed_bfloat16`` Keras
+    adds no loss scaling (it wraps the optimizer only for ``mixed_float16``), so the optimizer
+    updates the float32 variables with the float32 gradients directly.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        The M-CNN (outputs ``[logits, embedding]``).
+    learning_rate : float or LearningRateSchedule
+        Learning rate (the run's schedule).
+    momentum, label_smoothing : float
+        SGD momentum and label smoothing.
+
+    Returns
+    -------
+    train_model : tf.keras.Model
+        ``image -> logits``, sharing the layers (and weights) of ``model``.
+    optimizer : optimizer
+        The distributed optimizer.
+    """
+    train_model = tf.keras.Model(model.input, model.outputs[0], name=f"{model.name}_train")
+    optimizer = distributed.distributed_optimizer(
+        tf.keras.optimizers.legacy.SGD(learning_rate=learning_rate, momentum=momentum)
+    )
+    train_model.compile(
+        optimizer=optimizer,
+        loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
+        metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    return train_model, optimizer
 
 
 def _with_data_paths(config: TrainConfig) -> TrainConfig:
@@ -170,10 +261,20 @@ def _weights_checksum(model: tf.keras.Model) -> str:
 
 
 def run_worker(config: TrainConfig) -> Path:
-    """Train as one Horovod worker (rank 0 of 1 when not under horovodrun); returns the run folder."""
+    """Train as one Horovod worker (rank 0 of 1 when not under horovodrun); returns the run folder.
+
+    The Keras dtype policy of ``config.precision`` is set for the whole run in this process and
+    reset afterwards.
+    """
+    require_precision(config)
     threads = config.threads_per_worker or int(os.environ.get("HCS_THREADS_PER_WORKER", "0")) or None
     info = distributed.init(threads)
     tf.keras.backend.clear_session()
+    with keras_policy(config.keras_policy):
+        return _train_worker(config, info)
+
+
+def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
     tf.keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -199,7 +300,6 @@ def run_worker(config: TrainConfig) -> Path:
 
     spec = get_model_spec(config.model)
     model = spec.build(height, width, len(plan.channels), n_classes, config.weight_decay)
-    train_model = tf.keras.Model(model.input, model.outputs[0], name=f"{spec.name}_train")
     schedule = make_schedule(
         config.lr_schedule,
         steps,
@@ -207,30 +307,34 @@ def run_worker(config: TrainConfig) -> Path:
         config.lr_reference_batch or config.batch_size,
         config.warmup_epochs,
     )
-    optimizer = distributed.distributed_optimizer(
-        tf.keras.optimizers.legacy.SGD(learning_rate=schedule, momentum=config.momentum)
-    )
-    train_model.compile(
-        optimizer=optimizer,
-        loss=tf.keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=config.label_smoothing
-        ),
-        metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")],
-    )
-    first_epoch, best = 0, -np.inf
+    train_model, optimizer = compile_for_training(model, schedule, config.momentum, config.label_smoothing)
+    first_epoch, best_val_loss, best_epoch = 0, np.inf, None
     if config.resume:
         optimizer._create_all_weights(train_model.trainable_variables)
         state = restore_checkpoint(out / "checkpoints" / "last", model, optimizer)
-        first_epoch, best = int(state["epoch"]), float(state["best_val_accuracy"])
+        first_epoch = int(state["epoch"])
+        best_val_loss, best_epoch = resumed_best(out, state)
         if info.is_chief:
             _console.print(f"resuming {out} after epoch {first_epoch} (step {state['step']})")
+    if info.is_chief and config.precision != "fp32":
+        _console.print(
+            f"training in {config.precision} (Keras policy {config.keras_policy}) on {cpu_report()['model']}"
+        )
 
     callbacks: list[tf.keras.callbacks.Callback] = [*distributed.training_callbacks()]
     callbacks.append(tf.keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: cache.flush()))
     if info.is_chief:
         callbacks += [
             RichProgress(config.epochs, first_epoch, steps, global_batch),
-            EpochRecorder(out, optimizer, model, steps * global_batch, best_so_far=best),
+            EpochRecorder(
+                out,
+                optimizer,
+                model,
+                steps * global_batch,
+                val_fields=len(plan.split.val),
+                best_val_loss=best_val_loss,
+                best_epoch=best_epoch,
+            ),
             tf.keras.callbacks.TensorBoard(
                 log_dir=str(out / "tensorboard"), write_graph=False, update_freq="epoch", profile_batch=0
             ),
@@ -262,17 +366,36 @@ def run_worker(config: TrainConfig) -> Path:
             )
         _write_rank_check(info, model, config.batch_size, global_batch, steps, first_epoch, config.epochs)
         distributed.barrier()
-        restore_checkpoint(out / "checkpoints" / "best", model, None)
-        logits = model.predict(inference_dataset(cache, val_pos, config.batch_size), verbose=0)[0]
+        kept, selection = kept_checkpoint(out, len(plan.split.val))
+        final = model if config.precision == "fp32" else _float32_copy(spec, model, config.weight_decay)
+        restore_checkpoint(kept, final, None)
+        logits = final.predict(inference_dataset(cache, val_pos, config.batch_size), verbose=0)[0]
     except tf.errors.OpError as exc:
         raise TrainingError(
             f"training on {out} stopped while reading data: {exc.message.splitlines()[0]}"
         ) from None
     gathered = distributed.allgather_object((val_rows, logits))
     if info.is_chief:
-        _finish(config, plan, model, spec.widths.embedding_units, gathered, info.size, global_batch, steps)
+        _finish(
+            config,
+            plan,
+            final,
+            spec.widths.embedding_units,
+            gathered,
+            info.size,
+            global_batch,
+            steps,
+            selection,
+        )
     distributed.barrier()
     return out
+
+
+def _float32_copy(spec, model: tf.keras.Model, weight_decay: float) -> tf.keras.Model:
+    """An untrained float32 M-CNN of the same shape as ``model`` (built under the float32 policy)."""
+    _, height, width, channels = model.input_shape
+    with keras_policy("float32"):
+        return spec.build(height, width, channels, model.outputs[0].shape[-1], weight_decay)
 
 
 def _write_rank_check(info, model, local_batch, global_batch, steps, first_epoch, epochs) -> None:
@@ -293,7 +416,9 @@ def _write_rank_check(info, model, local_batch, global_batch, steps, first_epoch
     )
 
 
-def _finish(config, plan: RunPlan, model, embedding_units, gathered, workers, global_batch, steps) -> None:
+def _finish(
+    config, plan: RunPlan, model, embedding_units, gathered, workers, global_batch, steps, selection
+) -> None:
     """Chief only: evaluation, model export, model card."""
     out = config.out
     rows = np.concatenate([np.asarray(r) for r, _ in gathered])
@@ -304,7 +429,6 @@ def _finish(config, plan: RunPlan, model, embedding_units, gathered, workers, gl
     write_evaluation(out / "eval", summary, tables)
     export_model(model, out, config.size, len(plan.channels))
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    best_state = read_state(out / "checkpoints" / "best")
     card = build_card(
         model_name=f"{config.model}-{out.name}",
         architecture=config.model,
@@ -321,12 +445,16 @@ def _finish(config, plan: RunPlan, model, embedding_units, gathered, workers, gl
             "workers": workers,
             "global_batch": global_batch,
             "steps_per_epoch": steps,
-            "best_epoch": best_state["epoch"],
+            "precision": config.precision,
+            "keras_policy": config.keras_policy,
+            "cpu": cpu_report(),
+            "selection": selection,
             "plate_normalization": {p: n.to_dict() for p, n in plan.plate_normalization.items()},
         },
         metrics={"final_epoch": history[-1] if history else {}, "validation": summary},
     )
     write_card(card, out)
+    _console.print(describe_selection(selection))
     _console.print(
         f"run {out}: validation image accuracy {summary['image_accuracy']:.3f}, "
         f"treatment accuracy {summary['treatment_accuracy']:.3f} (chance {summary['chance_accuracy']:.3f})"

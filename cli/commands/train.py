@@ -78,6 +78,13 @@ from mcnn_train.models import MODELS
 @click.option("--max-fields", type=int, help="Use at most this many labelled fields (quick runs).")
 @click.option("--layout", help="Force a plate layout (metaxpress, sbs, harmony) instead of detecting it.")
 @click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    help="Training arithmetic (default fp32; with --resume: the run's). bf16 = Keras mixed_bfloat16 "
+    "(float32 weights, logits and loss); needs a CPU with native BF16 (avx512_bf16 or amx_bf16). "
+    "The exported model is float32 either way.",
+)
+@click.option(
     "--nondeterministic", is_flag=True, help="Allow non-deterministic ops (faster, resume not bit-exact)."
 )
 def command(
@@ -104,6 +111,7 @@ def command(
     seed,
     max_fields,
     layout,
+    precision,
     nondeterministic,
 ) -> None:
     """Train the M-CNN on labelled plates; writes a run folder (model, card.json, metrics, eval/)."""
@@ -116,7 +124,7 @@ def command(
                 f"--resume {resume_dir} continues a run with its own data and folder; expected no PLATE_DIRS, "
                 "--data, --labels or --out with it"
             )
-        run = resume(resume_dir, epochs=epochs, workers=workers)
+        run = resume(resume_dir, epochs=epochs, workers=workers, precision=precision)
     else:
         if out is None:
             raise ConfigError("--out RUN_DIR is required (the run folder to create)")
@@ -144,6 +152,7 @@ def command(
             max_fields=max_fields,
             layout=layout,
             deterministic=not nondeterministic,
+            precision=precision or "fp32",
         )
         run = train(config)
     click.echo(str(run))

@@ -7,6 +7,9 @@ convolutions with ReLU, then max-pools by ``64 / 2**k`` so every column lands on
 flattened and passed through a dense ReLU layer (the *embedding*) and a linear layer
 (the *logits*, no softmax).
 
+Layers follow the global Keras dtype policy; under ``mixed_bfloat16`` the logits layer stays
+float32 (float32 compute on the bfloat16 embedding), so the loss is computed in float32.
+
 Only built-in Keras layers are used, so the saved model loads with ``safe_mode=True``.
 """
 
@@ -49,7 +52,8 @@ def build_mcnn(
     -------
     tf.keras.Model
         Input ``image`` float32 ``(N, height, width, channels)`` NHWC; outputs
-        ``logits`` ``(N, n_classes)`` and ``embedding`` ``(N, widths.embedding_units)``.
+        ``logits`` ``(N, n_classes)`` (always float32) and ``embedding``
+        ``(N, widths.embedding_units)`` (the policy's compute dtype).
     """
     check_input_size(height, width)
     if channels < 1:
@@ -87,5 +91,7 @@ def build_mcnn(
     embedding = tf.keras.layers.Dense(
         widths.embedding_units, activation="relu", kernel_regularizer=regularizer, name="embedding"
     )(x)
-    logits = tf.keras.layers.Dense(n_classes, kernel_regularizer=regularizer, name="logits")(embedding)
+    logits = tf.keras.layers.Dense(n_classes, kernel_regularizer=regularizer, dtype="float32", name="logits")(
+        embedding
+    )
     return tf.keras.Model(inputs=image, outputs=[logits, embedding], name=name)

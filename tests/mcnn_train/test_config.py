@@ -14,6 +14,7 @@ def test_resolve_fills_defaults_and_round_trips(tmp_path):
     assert cfg.size == (256, 256)
     assert cfg.lr_reference_batch == 4
     assert cfg.cache_dir == tmp_path / "run" / "cache"
+    assert (cfg.precision, cfg.keras_policy) == ("fp32", "float32")
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg.to_dict()))
     assert TrainConfig.load(path) == cfg
@@ -30,6 +31,7 @@ def test_resolve_fills_defaults_and_round_trips(tmp_path):
         ({"val_split": "well"}, "split"),
         ({"label_smoothing": 1.0}, "label smoothing"),
         ({"data_root": None}, "no training data"),
+        ({"precision": "fp16"}, "precision 'fp16' is out of range"),
     ],
 )
 def test_bad_values_raise_config_error(tmp_path, changes, match):
@@ -46,3 +48,13 @@ def test_load_reports_missing_and_unknown_keys(tmp_path):
     with pytest.raises(ConfigError, match="colour"):
         TrainConfig.load(bad)
     assert TrainConfig.from_dict({"out": "x"}).out == Path("x")
+
+
+def test_precision_round_trips_and_old_configs_are_fp32(tmp_path):
+    cfg = TrainConfig(
+        out=tmp_path / "run", data_root=tmp_path, model="mcnn-small", precision="bf16"
+    ).resolved()
+    assert cfg.keras_policy == "mixed_bfloat16"
+    assert TrainConfig.from_dict(cfg.to_dict()).precision == "bf16"
+    old = {k: v for k, v in cfg.to_dict().items() if k != "precision"}
+    assert TrainConfig.from_dict(old).precision == "fp32"
