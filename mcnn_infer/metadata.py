@@ -120,17 +120,32 @@ def _wells(path: Path, values: pd.Series) -> pd.Series:
     return pd.Series(out, index=values.index, dtype=object)
 
 
-def _from_bbbc021(path: Path, raw: pd.DataFrame, moa_csv, positive: set[str]) -> pd.DataFrame:
-    table = pd.DataFrame(
+def _treatment_columns(path: Path, raw: pd.DataFrame, names: tuple[str, str, str, str, str]) -> pd.DataFrame:
+    """``plate, well, compound, concentration, replicate`` from the CSV columns ``names`` (in that order),
+    checked and normalised; a missing replicate column gives NA."""
+    plate, well, compound, concentration, replicate = names
+    return pd.DataFrame(
         {
-            "plate": raw["Image_Metadata_Plate_DAPI"].str.strip(),
-            "well": _wells(path, raw["Image_Metadata_Well_DAPI"]),
-            "compound": raw["Image_Metadata_Compound"].str.strip(),
-            "concentration": _concentrations(path, raw["Image_Metadata_Concentration"]),
-            "replicate": pd.to_numeric(
-                raw.get("Replicate", pd.Series(pd.NA, index=raw.index)), errors="coerce"
-            ),
+            "plate": raw[plate].str.strip(),
+            "well": _wells(path, raw[well]),
+            "compound": raw[compound].str.strip(),
+            "concentration": _concentrations(path, raw[concentration]),
+            "replicate": pd.to_numeric(raw.get(replicate, pd.Series(pd.NA, index=raw.index)), errors="coerce"),
         }
+    )
+
+
+def _from_bbbc021(path: Path, raw: pd.DataFrame, moa_csv, positive: set[str]) -> pd.DataFrame:
+    table = _treatment_columns(
+        path,
+        raw,
+        (
+            "Image_Metadata_Plate_DAPI",
+            "Image_Metadata_Well_DAPI",
+            "Image_Metadata_Compound",
+            "Image_Metadata_Concentration",
+            "Replicate",
+        ),
     )
     moa_path = Path(moa_csv) if moa_csv is not None else path.parent / MOA_FILE
     if moa_path.exists():
@@ -174,19 +189,9 @@ def _from_plate_map(path: Path, raw: pd.DataFrame, positive: set[str]) -> pd.Dat
             f"plate map {path}: role {bad.iloc[0]!r} (line {bad.index[0] + 2}) is not one of {', '.join(ROLES)}"
         )
     label = raw["label"].str.strip() if "label" in raw.columns else pd.Series("", index=raw.index)
-    table = pd.DataFrame(
-        {
-            "plate": raw["plate"].str.strip(),
-            "well": _wells(path, raw["well"]),
-            "compound": raw["compound"].str.strip(),
-            "concentration": _concentrations(path, raw["concentration"]),
-            "replicate": pd.to_numeric(
-                raw.get("replicate", pd.Series(pd.NA, index=raw.index)), errors="coerce"
-            ),
-            "moa": label.replace("", pd.NA),
-            "role": roles,
-        }
-    )
+    table = _treatment_columns(path, raw, ("plate", "well", "compound", "concentration", "replicate"))
+    table["moa"] = label.replace("", pd.NA)
+    table["role"] = roles
     table.loc[table["compound"].isin(positive), "role"] = "positive"
     return table
 

@@ -103,54 +103,14 @@ def _split(value: str | None) -> list[str] | None:
 )
 @click.option("--overwrite", is_flag=True, help="Replace a synthetic screen already in OUT.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def command(
-    out: str,
-    like: str,
-    plates: int | None,
-    plate_names: tuple[str, ...],
-    wells: str | None,
-    sites: int | None,
-    size: tuple[int, int],
-    seed: int,
-    workers: int,
-    compounds_per_moa: int,
-    concentrations: int,
-    replicates: int,
-    controls: int,
-    positive_controls: int,
-    moas: str | None,
-    plate_format: str,
-    unannotated: str,
-    metadata_dir: str | None,
-    preview: bool,
-    overwrite: bool,
-    progress: bool,
-) -> None:
+def command(out: str, wells: str | None, moas: str | None, plate_format: str, **options) -> None:
     """Generate synthetic BBBC021-like plates (16-bit TIFFs, BBBC021 CSVs, ground truth) in OUT."""
     console = make_console()
+    # every other option goes to synthesize() under its own name
     result = synthesize(
-        out,
-        like=like,
-        plates=plates,
-        plate_names=plate_names,
-        wells=_split(wells),
-        sites=sites,
-        size=size,
-        seed=seed,
-        workers=workers,
-        compounds_per_moa=compounds_per_moa,
-        concentrations=concentrations,
-        replicates=replicates,
-        controls=controls,
-        positive_controls=positive_controls,
-        moas=_split(moas),
-        plate_format=int(plate_format),
-        unannotated=unannotated,
-        metadata_dir=metadata_dir,
-        preview=preview,
-        overwrite=overwrite,
-        progress=progress,
+        out, wells=_split(wells), moas=_split(moas), plate_format=int(plate_format), **options
     )
+    size = options["size"]
     truth = result.truth_fields
     console.print(
         f"wrote {result.n_fields} fields ({truth['plate'].nunique()} plates, {truth['well'].nunique()} wells, "

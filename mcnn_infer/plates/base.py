@@ -67,19 +67,26 @@ def numeric_channel_order(channels: set[str]) -> list[str]:
 class Layout(abc.ABC):
     """A folder layout: how an instrument names its per-channel image files.
 
-    A new layout subclasses this, sets the three class attributes, implements :meth:`parse` and
-    is listed in :data:`mcnn_infer.plates.scan.LAYOUTS`; :meth:`is_ignored` and
-    :meth:`channel_order` have defaults.
+    A new layout subclasses this, sets the class attributes (``pattern`` matches a whole file
+    name), implements :meth:`from_match` and is listed in :data:`mcnn_infer.plates.scan.LAYOUTS`;
+    :meth:`is_ignored` and :meth:`channel_order` have defaults.
     """
 
     #: Key on the command line (``--layout``) and in ``hcs plates`` output.
     name: str
     description: str
     example: str
+    #: Regular expression of this instrument's file names (``re.match`` on the name).
+    pattern: re.Pattern[str]
 
-    @abc.abstractmethod
     def parse(self, path: Path, plate_root: Path) -> ChannelFile | None:
         """Parse one file; return None if its name does not follow this layout."""
+        match = self.pattern.match(path.name)
+        return None if match is None else self.from_match(match, path, plate_root)
+
+    @abc.abstractmethod
+    def from_match(self, match: re.Match[str], path: Path, plate_root: Path) -> ChannelFile | None:
+        """The channel image a matching file name describes (None if the match is not a field image)."""
 
     def is_ignored(self, path: Path) -> str | None:
         """Why a file of this instrument is not a field image (e.g. a thumbnail), or None."""

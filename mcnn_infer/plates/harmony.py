@@ -13,21 +13,19 @@ from pathlib import Path
 from mcnn_infer.plates.base import ChannelFile, Layout, plate_name_for
 from mcnn_infer.wells import well_from_indices
 
-_NAME = re.compile(
-    r"^r(?P<row>\d{1,3})c(?P<col>\d{1,3})f(?P<field>\d{1,4})p(?P<plane>\d{1,3})"
-    r"-ch(?P<channel>\d{1,2})sk(?P<timepoint>\d{1,4})fk\d+fl\d+\.tiff?$",
-    re.IGNORECASE | re.ASCII,
-)
-
 
 class HarmonyLayout(Layout):
     name = "harmony"
     description = "Operetta / Opera Phenix (Harmony export)"
     example = "r01c01f01p01-ch1sk1fk1fl1.tiff"
+    pattern = re.compile(
+        r"^r(?P<row>\d{1,3})c(?P<col>\d{1,3})f(?P<field>\d{1,4})p(?P<plane>\d{1,3})"
+        r"-ch(?P<channel>\d{1,2})sk(?P<timepoint>\d{1,4})fk\d+fl\d+\.tiff?$",
+        re.IGNORECASE | re.ASCII,
+    )
 
-    def parse(self, path: Path, plate_root: Path) -> ChannelFile | None:
-        match = _NAME.match(path.name)
-        if not match or int(match.group("row")) < 1 or int(match.group("col")) < 1:
+    def from_match(self, match: re.Match[str], path: Path, plate_root: Path) -> ChannelFile | None:
+        if int(match.group("row")) < 1 or int(match.group("col")) < 1:
             return None
         return ChannelFile(
             plate=plate_name_for(path, plate_root, skip=(r"(?i)images",)),

@@ -29,14 +29,14 @@ class MetaXpressLayout(Layout):
     name = "metaxpress"
     description = "MetaXpress / ImageXpress and BBBC021"
     example = "Week1_150607_B02_s1_w1EB868A72-19FC-46BB-BDFA-66B8966A817C.tif"
+    pattern = _NAME
 
     def is_ignored(self, path: Path) -> str | None:
         """Reason a matching file is not a field image (thumbnails), or None."""
         return "thumbnail preview (not a field image)" if _THUMB.search(path.name) else None
 
-    def parse(self, path: Path, plate_root: Path) -> ChannelFile | None:
-        match = _NAME.match(path.name)
-        if not match or _THUMB.search(path.name):
+    def from_match(self, match: re.Match[str], path: Path, plate_root: Path) -> ChannelFile | None:
+        if _THUMB.search(path.name):
             return None
         timepoint = 1
         tp_match = _TIMEPOINT.match(path.parent.name)

@@ -11,21 +11,17 @@ from pathlib import Path
 from mcnn_infer.plates.base import ChannelFile, Layout, plate_name_for
 from mcnn_infer.wells import normalize_well
 
-_NAME = re.compile(
-    r"^Channel(?P<channel>\d+)-(?P<index>\d+)-(?P<row>[A-Za-z]{1,2})-(?P<col>\d{1,3})\.tiff?$",
-    re.IGNORECASE | re.ASCII,
-)
-
 
 class SbsLayout(Layout):
     name = "sbs"
     description = "CellProfiler example / SBS (BBBC013-style)"
     example = "Channel1-01-A-01.tif"
+    pattern = re.compile(
+        r"^Channel(?P<channel>\d+)-(?P<index>\d+)-(?P<row>[A-Za-z]{1,2})-(?P<col>\d{1,3})\.tiff?$",
+        re.IGNORECASE | re.ASCII,
+    )
 
-    def parse(self, path: Path, plate_root: Path) -> ChannelFile | None:
-        match = _NAME.match(path.name)
-        if not match:
-            return None
+    def from_match(self, match: re.Match[str], path: Path, plate_root: Path) -> ChannelFile:
         return ChannelFile(
             plate=plate_name_for(path, plate_root),
             well=normalize_well(f"{match.group('row')}{match.group('col')}", source=str(path)),

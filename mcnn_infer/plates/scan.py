@@ -263,14 +263,8 @@ def _build(
     if fields.empty:
         detail = f"; first problem: {problems[0]['problem']}" if problems else ""
         raise PlateError(f"no complete field found in {source} ({len(problems)} problems{detail})")
-    return PlateScan(
-        layout=layout,
-        source=source,
-        channels=list(channels),
-        fields=fields,
-        problems=problem_table,
-        ignored=pd.DataFrame(ignored, columns=["path", "reason"]),
-    )
+    ignored_table = pd.DataFrame(ignored, columns=["path", "reason"])
+    return PlateScan(layout, source, list(channels), fields, problem_table, ignored_table)
 
 
 def _problem(plate: str | None, path: Path, problem: str) -> dict:

@@ -150,7 +150,7 @@ def test_requested_channel_order_and_unknown_layout_name(tmp_path):
 
 
 def test_a_layout_written_to_the_base_class_works(tmp_path, monkeypatch):
-    """A new instrument: subclass Layout, implement parse, list it; ignored files and channel order default."""
+    """A new instrument: subclass Layout (pattern + from_match), list it; ignored files and channel order default."""
     import re
 
     from mcnn_infer.plates import scan as scan_module
@@ -160,11 +160,9 @@ def test_a_layout_written_to_the_base_class_works(tmp_path, monkeypatch):
         name = "dots"
         description = "test instrument"
         example = "B02.s1.c1.tif"
+        pattern = re.compile(r"^([A-P]\d\d)\.s(\d)\.c(\d)\.tif$")
 
-        def parse(self, path, plate_root):
-            match = re.fullmatch(r"([A-P]\d\d)\.s(\d)\.c(\d)\.tif", path.name)
-            if not match:
-                return None
+        def from_match(self, match, path, plate_root):
             return ChannelFile(
                 plate=plate_name_for(path, plate_root),
                 well=match.group(1),
