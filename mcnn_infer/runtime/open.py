@@ -81,6 +81,9 @@ def resolve_precision(card: ModelCard, backend: str, precision: str) -> tuple[st
         except ConfigError:
             passed_over.append(f"{candidate}: not validated in the card")
             continue
+        if fmt.validated and "accuracy_check" not in card.formats[fmt.name]:
+            passed_over.append(f"{candidate}: the card has no accuracy check of it")
+            continue
         if not native[candidate]:
             passed_over.append(f"{candidate}: no native support on this CPU")
             continue
