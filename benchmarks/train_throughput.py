@@ -8,7 +8,7 @@ Prints, measured in one run:
   and 2 Horovod workers x 1 thread in fp32, and of 1 worker x 2 threads in bf16 (Keras
   ``mixed_bfloat16``, as ``hcs train --precision bf16``; skipped with the reason on CPUs
   without native BF16), with the real trainer's model, optimizer (momentum SGD + Horovod
-  DistributedOptimizer) and loss (:func:`mcnn_train.trainer.compile_for_training`), on synthetic
+  DistributedOptimizer) and loss (:func:`mcnn_train.recipe.compile_for_training`), on synthetic
   input already in memory (so data loading is not measured),
 * the achieved GFLOP/s (training counted as 3x the forward pass of 51.4 GFLOP per image) and
   its fraction of the matmul peak of the same precision (target for later tuning: at least 40%),
@@ -87,16 +87,15 @@ def child_train(threads: int, height: int, width: int, batch: int, steps: int, p
     import numpy as np
     import tensorflow as tf
 
-    from mcnn_train import distributed
-    from mcnn_train.config import PRECISION_POLICIES
+    from mcnn_train import distributed, recipe
     from mcnn_train.models import build_model
-    from mcnn_train.trainer import compile_for_training, keras_policy
+    from mcnn_train.trainer import keras_policy
 
     info = distributed.init(threads)
     tf.keras.utils.set_random_seed(0)
-    with keras_policy(PRECISION_POLICIES[precision]):
-        model = build_model("mcnn", height, width, 3, N_CLASSES, weight_decay=5e-5)
-        train_model, _ = compile_for_training(model, 0.001, momentum=0.9)
+    with keras_policy(recipe.PRECISION_POLICIES[precision]):
+        model = build_model("mcnn", height, width, 3, N_CLASSES, weight_decay=recipe.WEIGHT_DECAY)
+        train_model, _ = recipe.compile_for_training(model, 0.001)
     rng = np.random.default_rng(info.rank)
     x = rng.random((batch, height, width, 3), dtype=np.float32)
     y = tf.one_hot(rng.integers(0, N_CLASSES, batch), N_CLASSES)

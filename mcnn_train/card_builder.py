@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata
-import platform
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from mcnn_infer.card import InputSpec, ModelCard, save_card
 from mcnn_infer.images import image_info
+from mcnn_infer.metadata import BBBC021_CHANNEL_NAMES
 from mcnn_infer.preprocess import Normalization
+from mcnn_infer.provenance import package_versions
 
-#: Stain names of the BBBC021 / MetaXpress channel keys used by that data set.
-BBBC021_CHANNEL_NAMES = {"w1": "DAPI", "w2": "Tubulin", "w4": "Actin"}
-_PACKAGES = ("hcs", "tensorflow", "keras", "horovod", "numpy", "pandas", "tifffile")
-#: Distributions that install a package under another name (the CPU-only TensorFlow wheel).
-_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu")}
-
-
-def software_versions() -> dict[str, str]:
-    """Versions of Python and the packages that shape a trained model."""
-    versions = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        versions[name] = "not installed"
-        for distribution in _DISTRIBUTIONS.get(name, (name,)):
-            try:
-                versions[name] = importlib.metadata.version(distribution)
-                break
-            except importlib.metadata.PackageNotFoundError:
-                continue
-    return versions
+#: Packages that shape a trained model (their versions go into the card, with Python's).
+TRAINING_PACKAGES = ("hcs", "tensorflow", "keras", "horovod", "numpy", "pandas", "tifffile")
 
 
 def git_commit(folder: Path | None = None) -> str | None:
@@ -105,7 +88,7 @@ def build_card(
         embedding_size=int(embedding_size),
         training=training,
         metrics=metrics,
-        software=software_versions(),
+        software=package_versions(TRAINING_PACKAGES),
         git_commit=git_commit(),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     )

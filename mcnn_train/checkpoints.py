@@ -129,8 +129,8 @@ def restore_checkpoint(
 ) -> dict[str, Any]:
     """Load variables saved by :func:`save_checkpoint` into ``model``/``optimizer``; return the state.
 
-    The optimizer's slot variables must exist already (``optimizer._create_all_weights(vars)``)
-    so they are restored now and checked. TensorFlow verifies a CRC32C of every tensor, so a
+    The optimizer's slot variables must exist already
+    (:func:`mcnn_train.recipe.build_optimizer_state`) so they are restored now and checked. TensorFlow verifies a CRC32C of every tensor, so a
     truncated or bit-flipped checkpoint fails here.
 
     Raises

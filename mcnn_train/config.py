@@ -9,21 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from mcnn_infer.errors import ConfigError
+from mcnn_train import recipe
 from mcnn_train.models import check_input_size, get_model_spec
+from mcnn_train.recipe import NORMALIZATIONS, PRECISION_POLICIES, VAL_SPLITS
 from mcnn_train.schedule import parse_schedule
 
-VAL_SPLITS = ("compound", "plate")
-#: ``plate``: each plate's own intensity percentiles; ``dataset``: the training set's, for every plate.
-NORMALIZATIONS = ("plate", "dataset")
-#: ``--precision`` -> Keras mixed-precision policy. ``bf16`` computes in bfloat16 with float32
-#: variables, logits and loss (needs a CPU with native BF16: :func:`mcnn_infer.cpu.native_bf16`).
-PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+__all__ = ["CONFIG_VERSION", "NORMALIZATIONS", "PRECISION_POLICIES", "VAL_SPLITS", "TrainConfig"]
+
 CONFIG_VERSION = 1
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run.
+    """Everything that defines a training run; the defaults are the recipe's (:mod:`mcnn_train.recipe`).
 
     Attributes
     ----------
@@ -44,7 +42,8 @@ class TrainConfig:
     epochs : int
         Total number of epochs (a resumed run continues up to this number).
     batch_size : int
-        Images per step per worker; the global batch is ``batch_size * workers``.
+        Images per step per worker; the global batch is ``batch_size`` summed over the workers
+        that run (``workers`` here, the launcher's ``-np`` under horovodrun / mpirun).
     lr_schedule : str
         ``lr;epoch;lr;...`` for ``lr_reference_batch`` images per step (see :mod:`mcnn_train.schedule`).
     lr_reference_batch : int or None
@@ -64,7 +63,8 @@ class TrainConfig:
     augment : bool
         Random flips, 90-degree rotations (square inputs) and per-channel intensity jitter.
     workers : int
-        Local Horovod workers to start (``hcs train --workers``); 1 runs in-process.
+        Local Horovod workers to start (``hcs train --workers``); 1 runs in-process. Not used
+        under horovodrun / mpirun, where every process started by the launcher is one worker.
     threads_per_worker : int or None
         Intra-op threads per worker; None = cores // workers.
     seed : int
@@ -88,27 +88,27 @@ class TrainConfig:
     plates: list[Path] = field(default_factory=list)
     labels: list[Path] = field(default_factory=list)
     data_root: Path | None = None
-    model: str = "mcnn"
+    model: str = recipe.MODEL
     size: tuple[int, int] | None = None
-    epochs: int = 30
-    batch_size: int = 8
-    lr_schedule: str = "0.01;20;0.001"
+    epochs: int = recipe.EPOCHS
+    batch_size: int = recipe.BATCH_SIZE
+    lr_schedule: str = recipe.LR_SCHEDULE
     lr_reference_batch: int | None = None
-    warmup_epochs: float = 2.0
-    momentum: float = 0.9
-    weight_decay: float = 5e-5
-    label_smoothing: float = 0.0
-    val_split: str = "compound"
-    val_fraction: float = 0.2
-    normalization: str = "plate"
-    augment: bool = True
-    workers: int = 1
+    warmup_epochs: float = recipe.WARMUP_EPOCHS
+    momentum: float = recipe.MOMENTUM
+    weight_decay: float = recipe.WEIGHT_DECAY
+    label_smoothing: float = recipe.LABEL_SMOOTHING
+    val_split: str = recipe.VAL_SPLIT
+    val_fraction: float = recipe.VAL_FRACTION
+    normalization: str = recipe.NORMALIZATION
+    augment: bool = recipe.AUGMENT
+    workers: int = recipe.WORKERS
     threads_per_worker: int | None = None
-    seed: int = 0
+    seed: int = recipe.SEED
     max_fields: int | None = None
     cache_dir: Path | None = None
-    deterministic: bool = True
-    precision: str = "fp32"
+    deterministic: bool = recipe.DETERMINISTIC
+    precision: str = recipe.PRECISION
     layout: str | None = None
     resume: bool = False
 
@@ -180,10 +180,6 @@ class TrainConfig:
         """The Keras mixed-precision policy name of :attr:`precision`."""
         return PRECISION_POLICIES[self.precision]
 
-    @property
-    def global_batch(self) -> int:
-        return self.batch_size * self.workers
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (paths as strings)."""
         data = dataclasses.asdict(self)
@@ -202,8 +198,9 @@ class TrainConfig:
         """Inverse of :meth:`to_dict`; :class:`ConfigError` naming ``source`` on unknown keys."""
         data = dict(data)
         data.pop("config_version", None)
-        data.setdefault("normalization", "dataset")  # runs written before the option existed
-        data.setdefault("precision", "fp32")  # runs written before the option existed
+        # runs written before these options existed trained so (whatever the recipe's default now)
+        data.setdefault("normalization", "dataset")
+        data.setdefault("precision", "fp32")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown or "out" not in data:

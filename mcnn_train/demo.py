@@ -47,11 +47,9 @@ SYNTH_OPTIONS = (
     "--compounds-per-moa 3 --moas 'Actin disruptors,DNA damage,Eg5 inhibitors,Epithelial,"
     "Microtubule stabilizers,Protein synthesis' --seed 0 --workers 2 --preview --overwrite"
 )
-#: 8 images per worker and step; the schedule's rates are per 8 images and scale with the 2 workers.
-TRAIN_OPTIONS = (
-    "--model mcnn-small --size 128x128 --batch-size 8 --lr-schedule '0.01;20;0.001' --warmup-epochs 2 "
-    "--val-split compound --workers 2 --seed 0"
-)
+#: The recipe (mcnn_train/recipe.py): 8 images per worker and step; its schedule's rates are per
+#: 8 images and scale with the 2 workers; compound-level validation split.
+TRAIN_OPTIONS = "--model mcnn-small --size 128x128 --workers 2 --seed 0"
 
 
 @dataclass(frozen=True)

@@ -1,33 +1,25 @@
 """Evaluation on the validation split: image- and treatment-level accuracy, per-class recall,
-confusion matrix (CSV + PNG)."""
+confusion matrix (CSV + PNG).
+
+Probabilities, the confusion matrix and its plot and the treatment aggregation are the
+inference side's (:mod:`mcnn_infer`), so "treatment accuracy" means here what it means for a
+scored screen: field probabilities are averaged per well, wells per treatment
+(:mod:`mcnn_infer.scoring.aggregate`), and the treatment's call is the arg-max.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from mcnn_infer.analysis.evaluate import confusion_matrix, plot_confusion
 from mcnn_infer.atomic import atomic_path, write_json, write_table
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``(N, K)`` logits."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def confusion_matrix(true: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """``(K, K)`` int64 counts, rows = true class, columns = predicted class."""
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (true, pred), 1)
-    return matrix
+from mcnn_infer.results import OK, prob_columns
+from mcnn_infer.runtime.base import softmax
+from mcnn_infer.scoring.aggregate import TREATMENT_COLUMNS, treatments_table, wells_table
 
 
 def evaluate_predictions(
@@ -38,7 +30,7 @@ def evaluate_predictions(
     Parameters
     ----------
     fields : pandas.DataFrame
-        Validation fields (``plate, well, site, compound, concentration, moa, label``), N rows.
+        Validation fields (``plate, well, site, compound, concentration, moa, role, label``), N rows.
     logits : numpy.ndarray
         float ``(N, K)`` model logits in the same row order.
     class_names : list of str
@@ -47,27 +39,31 @@ def evaluate_predictions(
     Returns
     -------
     summary : dict
-        ``image_accuracy``, ``treatment_accuracy``, ``per_class_recall``, counts.
+        ``image_accuracy`` (fields), ``treatment_accuracy`` (treatments with a known MoA, DMSO
+        included: it is a class), ``per_class_recall``, counts.
     tables : dict of DataFrame
-        ``predictions`` (per field), ``treatments`` (per compound+concentration, mean
-        probabilities), ``per_class`` (recall, precision, support), ``confusion`` (K x K).
+        ``predictions`` (per field), ``treatments`` (per compound and concentration, as
+        :func:`mcnn_infer.scoring.aggregate.treatments_table`: mean of the well means),
+        ``per_class`` (recall, precision, support), ``confusion`` (K x K, class order).
     """
-    n_classes = len(class_names)
-    probs = softmax(np.asarray(logits, dtype=np.float64))
+    probs = softmax(np.asarray(logits, dtype=np.float32))
     true = fields["label"].to_numpy().astype(np.int64)
     pred = probs.argmax(axis=1)
+    names = np.asarray(class_names, dtype=object)
     predictions = fields[["plate", "well", "site", "compound", "concentration", "moa"]].copy()
-    predictions["predicted"] = [class_names[i] for i in pred]
+    predictions["predicted"] = names[pred]
     predictions["confidence"] = probs.max(axis=1)
-    prob_cols = [f"prob_{name}" for name in class_names]
-    predictions[prob_cols] = probs
+    predictions[prob_columns(class_names)] = probs
 
-    grouped = predictions.groupby(["compound", "concentration", "moa"], sort=True, dropna=False)
-    treatments = grouped[prob_cols].mean().reset_index()
-    treatments["n_fields"] = grouped.size().to_numpy()
-    treatments["predicted"] = [class_names[i] for i in treatments[prob_cols].to_numpy().argmax(axis=1)]
+    wells = wells_table(
+        predictions.assign(status=OK), class_names, fields[["plate", "well", *TREATMENT_COLUMNS]]
+    )
+    treatments = treatments_table(wells, class_names)
 
-    matrix = confusion_matrix(true, pred, n_classes)
+    confusion = confusion_matrix(pd.Series(names[true]), pd.Series(names[pred])).reindex(
+        index=class_names, columns=class_names, fill_value=0
+    )
+    matrix = confusion.to_numpy()
     support = matrix.sum(axis=1)
     predicted_count = matrix.sum(axis=0)
     diag = np.diag(matrix)
@@ -77,14 +73,13 @@ def evaluate_predictions(
     per_class = pd.DataFrame(
         {"class": class_names, "support": support, "recall": recall, "precision": precision}
     )
-    confusion = pd.DataFrame(matrix, index=class_names, columns=class_names)
-    confusion.index.name = "true\\predicted"
+    labelled = treatments[treatments["moa"].notna()]
     summary = {
         "n_fields": len(fields),
         "n_treatments": len(treatments),
         "image_accuracy": float((pred == true).mean()) if len(true) else float("nan"),
-        "treatment_accuracy": float((treatments["predicted"] == treatments["moa"]).mean())
-        if len(treatments)
+        "treatment_accuracy": float((labelled["predicted_moa"] == labelled["moa"]).mean())
+        if len(labelled)
         else float("nan"),
         "per_class_recall": {
             name: (None if np.isnan(r) else float(r)) for name, r in zip(class_names, recall, strict=True)
@@ -97,37 +92,6 @@ def evaluate_predictions(
         "per_class": per_class,
         "confusion": confusion,
     }
-
-
-def plot_confusion(confusion: pd.DataFrame, path: Path, title: str) -> None:
-    """Row-normalised confusion matrix heat map with counts, written atomically as PNG."""
-    counts = confusion.to_numpy()
-    rows = counts.sum(axis=1, keepdims=True)
-    fraction = np.divide(counts, np.maximum(rows, 1))
-    n = len(confusion)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 1.0 + 0.6 * n), dpi=100)
-    ax.imshow(fraction, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), confusion.columns, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(n), confusion.index, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    for i in range(n):
-        for j in range(n):
-            if counts[i, j]:
-                ax.text(
-                    j,
-                    i,
-                    str(counts[i, j]),
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if fraction[i, j] > 0.5 else "black",
-                )
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
 
 
 def write_evaluation(folder: Path, summary: dict[str, Any], tables: dict[str, pd.DataFrame]) -> None:

@@ -14,12 +14,12 @@ Run folder (``config.out``)::
     card.json              model card (ARCHITECTURE.md)
     cache/                 preprocessed fields (safe to delete)
 
-Optimisation: momentum SGD (0.9) with Horovod's DistributedOptimizer (gradients averaged over
-workers); weight decay as L2 kernel regularisation (gradient ``wd * w``); softmax cross-entropy
-on the logits with optional label smoothing; learning rate from :mod:`mcnn_train.schedule`
-(rates for ``lr_reference_batch`` images per step, scaled linearly to the global batch with
-gradual warm-up). The exported model holds the weights of the epoch with the lowest validation
-loss, or of the last epoch when the validation set has fewer than
+Optimisation: the recipe's (:mod:`mcnn_train.recipe`: momentum SGD with Horovod's
+DistributedOptimizer, L2 weight decay, softmax cross-entropy with optional label smoothing, the
+learning rate of :mod:`mcnn_train.schedule` scaled to the global batch with warm-up). The global
+batch is the per-worker batch summed over the workers that run (``--workers``, or the
+launcher's size under horovodrun / mpirun). The exported model holds the weights of the epoch
+with the lowest validation loss, or of the last epoch when the validation set has fewer than
 :data:`mcnn_train.callbacks.MIN_SELECTION_FIELDS` fields (:func:`mcnn_train.callbacks.kept_checkpoint`;
 the card's ``training.selection`` says which and why).
 
@@ -67,8 +67,8 @@ from mcnn_train.field_cache import FieldCache
 from mcnn_train.labelled_fields import find_label_files, find_plate_dirs
 from mcnn_train.launcher import launch_local
 from mcnn_train.models import get_model_spec
+from mcnn_train.recipe import build_optimizer_state, compile_for_run
 from mcnn_train.run_plan import RunPlan, make_plan
-from mcnn_train.schedule import make_schedule
 
 _console = Console(stderr=True, highlight=False, soft_wrap=True)
 CHECK_DIR_ENV = "HCS_TRAIN_CHECK_DIR"
@@ -158,44 +158,6 @@ def keras_policy(name: str):
         yield
     finally:
         tf.keras.mixed_precision.set_global_policy(previous)
-
-
-def compile_for_training(
-    model: tf.keras.Model, learning_rate, momentum: float = 0.9, label_smoothing: float = 0.0
-) -> tuple[tf.keras.Model, tf.keras.optimizers.Optimizer]:
-    """The logits-only training view of ``model``, compiled with the run's optimizer and loss.
-
-    Momentum SGD wrapped by Horovod's DistributedOptimizer; softmax cross-entropy on the
-    (float32) logits plus the model's L2 losses; accuracy metric. Under ``mixed_bfloat16`` Keras
-    adds no loss scaling (it wraps the optimizer only for ``mixed_float16``), so the optimizer
-    updates the float32 variables with the float32 gradients directly.
-
-    Parameters
-    ----------
-    model : tf.keras.Model
-        The M-CNN (outputs ``[logits, embedding]``).
-    learning_rate : float or LearningRateSchedule
-        Learning rate (the run's schedule).
-    momentum, label_smoothing : float
-        SGD momentum and label smoothing.
-
-    Returns
-    -------
-    train_model : tf.keras.Model
-        ``image -> logits``, sharing the layers (and weights) of ``model``.
-    optimizer : optimizer
-        The distributed optimizer.
-    """
-    train_model = tf.keras.Model(model.input, model.outputs[0], name=f"{model.name}_train")
-    optimizer = distributed.distributed_optimizer(
-        tf.keras.optimizers.legacy.SGD(learning_rate=learning_rate, momentum=momentum)
-    )
-    train_model.compile(
-        optimizer=optimizer,
-        loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
-        metrics=[tf.keras.metrics.CategoricalAccuracy(name="accuracy")],
-    )
-    return train_model, optimizer
 
 
 def _with_data_paths(config: TrainConfig) -> TrainConfig:
@@ -300,22 +262,10 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
 
     spec = get_model_spec(config.model)
     model = spec.build(height, width, len(plan.channels), n_classes, config.weight_decay)
-    schedule = make_schedule(
-        config.lr_schedule,
-        steps,
-        global_batch,
-        config.lr_reference_batch or config.batch_size,
-        config.warmup_epochs,
-    )
-    train_model, optimizer = compile_for_training(model, schedule, config.momentum, config.label_smoothing)
+    train_model, optimizer = compile_for_run(model, config, steps, global_batch)
     first_epoch, best_val_loss, best_epoch = 0, np.inf, None
     if config.resume:
-        optimizer._create_all_weights(train_model.trainable_variables)
-        state = restore_checkpoint(out / "checkpoints" / "last", model, optimizer)
-        first_epoch = int(state["epoch"])
-        best_val_loss, best_epoch = resumed_best(out, state)
-        if info.is_chief:
-            _console.print(f"resuming {out} after epoch {first_epoch} (step {state['step']})")
+        first_epoch, best_val_loss, best_epoch = _restore_last(config, info, model, train_model, optimizer)
     if info.is_chief and config.precision != "fp32":
         _console.print(
             f"training in {config.precision} (Keras policy {config.keras_policy}) on {cpu_report()['model']}"
@@ -389,6 +339,18 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
         )
     distributed.barrier()
     return out
+
+
+def _restore_last(config: TrainConfig, info, model, train_model, optimizer) -> tuple[int, float, int | None]:
+    """Restore weights, optimizer slots and step from ``checkpoints/last``; return the epochs done
+    and the best validation loss and its epoch so far."""
+    build_optimizer_state(optimizer, train_model.trainable_variables)
+    state = restore_checkpoint(config.out / "checkpoints" / "last", model, optimizer)
+    first_epoch = int(state["epoch"])
+    best_val_loss, best_epoch = resumed_best(config.out, state)
+    if info.is_chief:
+        _console.print(f"resuming {config.out} after epoch {first_epoch} (step {state['step']})")
+    return first_epoch, best_val_loss, best_epoch
 
 
 def _float32_copy(spec, model: tf.keras.Model, weight_decay: float) -> tf.keras.Model:

@@ -1,4 +1,8 @@
-"""``hcs train``: train the M-CNN with Horovod data parallelism (see :mod:`mcnn_train.trainer`)."""
+"""``hcs train``: train the M-CNN with Horovod data parallelism (see :mod:`mcnn_train.trainer`).
+
+Every recipe option defaults to None and only the options a user gave reach the config; the
+defaults, the choices and the numbers in the help are :mod:`mcnn_train.recipe`'s.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import click
 from hcs_cli.params import IMAGE_SIZE
 
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.plates import LAYOUTS, MANIFEST
+from mcnn_train import recipe
 from mcnn_train.models import MODELS
 
 
@@ -38,82 +44,79 @@ from mcnn_train.models import MODELS
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Continue the run in this folder from its last checkpoint.",
 )
-@click.option("--model", type=click.Choice(list(MODELS)), default="mcnn", show_default=True)
+@click.option("--model", type=click.Choice(list(MODELS)), help=f"Architecture (default {recipe.MODEL}).")
 @click.option(
     "--size",
     type=IMAGE_SIZE,
-    help="Input HxW in pixels, multiples of 128 (default: the model's, 1024x1280 for mcnn).",
+    help="Input HxW in pixels, multiples of 128 (default: the model's, "
+    + ", ".join(f"{'x'.join(map(str, spec.default_size))} for {name}" for name, spec in MODELS.items())
+    + ").",
 )
-@click.option("--epochs", type=int, help="Total epochs (default 30; with --resume: the run's).")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Images per step per worker.")
+@click.option("--epochs", type=int, help=f"Total epochs (default {recipe.EPOCHS}; with --resume: the run's).")
+@click.option("--batch-size", type=int, help=f"Images per step per worker (default {recipe.BATCH_SIZE}).")
 @click.option(
     "--lr-schedule",
-    default="0.01;20;0.001",
-    show_default=True,
-    help="'lr;epoch;lr;epoch;...;lr' for --lr-reference-batch images per step.",
+    help=f"'lr;epoch;lr;epoch;...;lr' for --lr-reference-batch images per step (default '{recipe.LR_SCHEDULE}').",
 )
 @click.option(
     "--lr-reference-batch",
     type=int,
     help="Global batch the schedule's rates are for (default: --batch-size); rates scale linearly.",
 )
-@click.option("--warmup-epochs", type=float, default=2.0, show_default=True)
-@click.option("--label-smoothing", type=float, default=0.0, show_default=True)
-@click.option("--weight-decay", type=float, default=5e-5, show_default=True)
-@click.option("--val-split", type=click.Choice(["compound", "plate"]), default="compound", show_default=True)
-@click.option("--val-fraction", type=float, default=0.2, show_default=True)
+@click.option("--warmup-epochs", type=float, help=f"Linear warm-up (default {recipe.WARMUP_EPOCHS:g}).")
+@click.option(
+    "--label-smoothing",
+    type=float,
+    help=f"Label smoothing of the cross-entropy (default {recipe.LABEL_SMOOTHING:g}).",
+)
+@click.option("--weight-decay", type=float, help=f"L2 on kernels (default {recipe.WEIGHT_DECAY:g}).")
+@click.option(
+    "--val-split",
+    type=click.Choice(recipe.VAL_SPLITS),
+    help=f"Hold out whole compounds or whole plates (default {recipe.VAL_SPLIT}).",
+)
+@click.option(
+    "--val-fraction",
+    type=float,
+    help=f"Fraction of compounds / plates / control wells held out (default {recipe.VAL_FRACTION:g}).",
+)
 @click.option(
     "--normalization",
-    type=click.Choice(["plate", "dataset"]),
-    default="plate",
-    show_default=True,
-    help="Intensity percentiles per plate (removes plate-to-plate stain drift) or of the whole training set.",
+    type=click.Choice(recipe.NORMALIZATIONS),
+    help="Intensity percentiles per plate (removes plate-to-plate stain drift) or of the whole training set "
+    f"(default {recipe.NORMALIZATION}).",
 )
-@click.option("--augment/--no-augment", default=True, show_default=True)
-@click.option("--workers", type=int, help="Local Horovod workers (default 1; with --resume: the run's).")
+@click.option(
+    "--augment/--no-augment",
+    default=None,
+    help=f"Flips, 90-degree rotations, intensity jitter (default {'on' if recipe.AUGMENT else 'off'}).",
+)
+@click.option(
+    "--workers", type=int, help=f"Local Horovod workers (default {recipe.WORKERS}; with --resume: the run's)."
+)
 @click.option(
     "--threads-per-worker", type=int, help="Intra-op threads per worker (default: cores / workers)."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=int,
+    help=f"Seed of split, shuffles, augmentation and weights (default {recipe.SEED}).",
+)
 @click.option("--max-fields", type=int, help="Use at most this many labelled fields (quick runs).")
-@click.option("--layout", help="Force a plate layout (metaxpress, sbs, harmony) instead of detecting it.")
+@click.option(
+    "--layout", type=click.Choice([*LAYOUTS, MANIFEST]), help="Force a plate layout instead of detecting it."
+)
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "bf16"]),
-    help="Training arithmetic (default fp32; with --resume: the run's). bf16 = Keras mixed_bfloat16 "
-    "(float32 weights, logits and loss); needs a CPU with native BF16 (avx512_bf16 or amx_bf16). "
-    "The exported model is float32 either way.",
+    type=click.Choice(recipe.PRECISIONS),
+    help=f"Training arithmetic (default {recipe.PRECISION}; with --resume: the run's). bf16 = Keras "
+    "mixed_bfloat16 (float32 weights, logits and loss); needs a CPU with native BF16 (avx512_bf16 or "
+    "amx_bf16). The exported model is float32 either way.",
 )
 @click.option(
     "--nondeterministic", is_flag=True, help="Allow non-deterministic ops (faster, resume not bit-exact)."
 )
-def command(
-    plate_dirs,
-    data_root,
-    labels,
-    out,
-    resume_dir,
-    model,
-    size,
-    epochs,
-    batch_size,
-    lr_schedule,
-    lr_reference_batch,
-    warmup_epochs,
-    label_smoothing,
-    weight_decay,
-    val_split,
-    val_fraction,
-    normalization,
-    augment,
-    workers,
-    threads_per_worker,
-    seed,
-    max_fields,
-    layout,
-    precision,
-    nondeterministic,
-) -> None:
+def command(plate_dirs, data_root, labels, out, resume_dir, nondeterministic, **options) -> None:
     """Train the M-CNN on labelled plates; writes a run folder (model, card.json, metrics, eval/)."""
     from mcnn_train.config import TrainConfig
     from mcnn_train.trainer import resume, train
@@ -124,35 +127,16 @@ def command(
                 f"--resume {resume_dir} continues a run with its own data and folder; expected no PLATE_DIRS, "
                 "--data, --labels or --out with it"
             )
-        run = resume(resume_dir, epochs=epochs, workers=workers, precision=precision)
+        run = resume(
+            resume_dir, epochs=options["epochs"], workers=options["workers"], precision=options["precision"]
+        )
     else:
         if out is None:
             raise ConfigError("--out RUN_DIR is required (the run folder to create)")
-        config = TrainConfig(
-            out=out,
-            plates=list(plate_dirs),
-            labels=list(labels),
-            data_root=data_root,
-            model=model,
-            size=size,
-            epochs=epochs or 30,
-            batch_size=batch_size,
-            lr_schedule=lr_schedule,
-            lr_reference_batch=lr_reference_batch,
-            warmup_epochs=warmup_epochs,
-            weight_decay=weight_decay,
-            label_smoothing=label_smoothing,
-            val_split=val_split,
-            val_fraction=val_fraction,
-            normalization=normalization,
-            augment=augment,
-            workers=workers or 1,
-            threads_per_worker=threads_per_worker,
-            seed=seed,
-            max_fields=max_fields,
-            layout=layout,
-            deterministic=not nondeterministic,
-            precision=precision or "fp32",
+        given = {name: value for name, value in options.items() if value is not None}
+        if nondeterministic:
+            given["deterministic"] = False
+        run = train(
+            TrainConfig(out=out, plates=list(plate_dirs), labels=list(labels), data_root=data_root, **given)
         )
-        run = train(config)
     click.echo(str(run))

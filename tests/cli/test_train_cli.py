@@ -3,7 +3,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
+
+import pytest
 
 NO_BF16 = "avx2,avx512f"  # $HCS_CPU_FLAGS of a CPU without native BF16 (mcnn_infer.cpu)
 
@@ -70,3 +73,40 @@ def test_resume_keeps_the_precision_of_the_run(hcs, tmp_path: Path, monkeypatch)
     monkeypatch.setenv("HCS_CPU_FLAGS", NO_BF16)  # the run's bf16 is checked on resume too
     result = hcs("train", "--resume", str(run))
     assert result.exit_code == 2 and "needs a CPU with native BF16" in result.stderr
+
+
+@pytest.fixture()
+def captured(monkeypatch) -> dict:
+    """``hcs train`` with a stand-in trainer: records the config (or resume arguments) it gets."""
+    calls: dict = {}
+    fake = types.ModuleType("mcnn_train.trainer")
+    fake.train = lambda config: calls.setdefault("config", config).out
+    fake.resume = lambda run_dir, **changes: calls.setdefault("resume", changes) and run_dir
+    monkeypatch.setitem(sys.modules, "mcnn_train.trainer", fake)
+    return calls
+
+
+def test_only_the_options_given_reach_the_config(hcs, tmp_path: Path, captured):
+    from mcnn_train.config import TrainConfig
+
+    out = tmp_path / "run"
+    assert hcs("train", "--data", str(tmp_path), "--out", str(out)).exit_code == 0
+    assert captured.pop("config") == TrainConfig(out=out, data_root=tmp_path)  # the recipe's defaults
+    args = ["--epochs", "0", "--no-augment", "--nondeterministic", "--seed", "0", "--layout", "manifest"]
+    assert hcs("train", "--data", str(tmp_path), "--out", str(out), *args).exit_code == 0
+    assert captured.pop("config") == TrainConfig(
+        out=out, data_root=tmp_path, epochs=0, augment=False, deterministic=False, seed=0, layout="manifest"
+    )  # --epochs 0 reaches the config (which refuses it) instead of becoming the default
+    assert hcs("train", "--resume", str(tmp_path), "--epochs", "4").exit_code == 0
+    assert captured.pop("resume") == {"epochs": 4, "workers": None, "precision": None}
+
+
+def test_choices_come_from_the_tables(hcs, tmp_path: Path, captured):
+    from mcnn_infer.plates import LAYOUTS, MANIFEST
+    from mcnn_train import recipe
+
+    text = hcs("train", "--help").stdout
+    for choices in ([*LAYOUTS, MANIFEST], recipe.NORMALIZATIONS, recipe.VAL_SPLITS, recipe.PRECISIONS):
+        assert "[" + "|".join(choices) + "]" in text
+    result = hcs("train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--layout", "opera")
+    assert result.exit_code == 2 and "opera" in result.stderr and not captured

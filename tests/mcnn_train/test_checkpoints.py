@@ -13,6 +13,7 @@ from mcnn_train.checkpoints import (
     save_checkpoint,
 )
 from mcnn_train.models import build_model
+from mcnn_train.recipe import build_optimizer_state
 
 
 def test_save_restore_and_crash_recovery(tmp_path):
@@ -20,8 +21,13 @@ def test_save_restore_and_crash_recovery(tmp_path):
 
     model = build_model("mcnn-small", 128, 128, 1, 2)
     optimizer = tf.keras.optimizers.legacy.SGD(0.1, momentum=0.9)
-    optimizer._create_all_weights(model.trainable_variables)
+    build_optimizer_state(optimizer, model.trainable_variables)
     optimizer.iterations.assign(7)
+    rng = np.random.default_rng(0)
+    for variable in model.trainable_variables:  # momentum slots with values a restore must bring back
+        optimizer.get_slot(variable, "momentum").assign(
+            rng.standard_normal(variable.shape).astype(np.float32)
+        )
     folder = tmp_path / "checkpoints" / "last"
     save_checkpoint(folder, model, optimizer, {"epoch": 1, "step": 3})
     save_checkpoint(folder, model, optimizer, {"epoch": 2, "step": 7})  # replaces the first one
@@ -30,9 +36,12 @@ def test_save_restore_and_crash_recovery(tmp_path):
 
     other = build_model("mcnn-small", 128, 128, 1, 2)
     other_opt = tf.keras.optimizers.legacy.SGD(0.1, momentum=0.9)
-    other_opt._create_all_weights(other.trainable_variables)
+    build_optimizer_state(other_opt, other.trainable_variables)
     assert restore_checkpoint(folder, other, other_opt) == {"epoch": 2, "step": 7}
     assert int(other_opt.iterations.numpy()) == 7
+    assert len(other_opt.weights) == len(optimizer.weights) == 1 + len(model.trainable_variables)
+    for v, w in zip(model.trainable_variables, other.trainable_variables, strict=True):
+        np.testing.assert_array_equal(optimizer.get_slot(v, "momentum"), other_opt.get_slot(w, "momentum"))
     for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 

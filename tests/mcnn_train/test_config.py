@@ -58,3 +58,29 @@ def test_precision_round_trips_and_old_configs_are_fp32(tmp_path):
     assert TrainConfig.from_dict(cfg.to_dict()).precision == "bf16"
     old = {k: v for k, v in cfg.to_dict().items() if k != "precision"}
     assert TrainConfig.from_dict(old).precision == "fp32"
+
+
+def test_defaults_are_the_recipes(tmp_path):
+    from mcnn_train import recipe
+
+    cfg = TrainConfig(out=tmp_path / "run", data_root=tmp_path)
+    expected = {
+        "model": recipe.MODEL,
+        "epochs": recipe.EPOCHS,
+        "batch_size": recipe.BATCH_SIZE,
+        "lr_schedule": recipe.LR_SCHEDULE,
+        "warmup_epochs": recipe.WARMUP_EPOCHS,
+        "momentum": recipe.MOMENTUM,
+        "weight_decay": recipe.WEIGHT_DECAY,
+        "label_smoothing": recipe.LABEL_SMOOTHING,
+        "val_split": recipe.VAL_SPLIT,
+        "val_fraction": recipe.VAL_FRACTION,
+        "normalization": recipe.NORMALIZATION,
+        "augment": recipe.AUGMENT,
+        "precision": recipe.PRECISION,
+        "seed": recipe.SEED,
+        "workers": recipe.WORKERS,
+        "deterministic": recipe.DETERMINISTIC,
+    }
+    assert {name: getattr(cfg, name) for name in expected} == expected
+    assert not hasattr(cfg, "global_batch")  # the workers that run are known only to the worker

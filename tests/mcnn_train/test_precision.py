@@ -15,7 +15,8 @@ needs_bf16 = pytest.mark.skipif(
 def _compiled(policy: str):
     from mcnn_train import distributed
     from mcnn_train.models import get_model_spec
-    from mcnn_train.trainer import compile_for_training, keras_policy
+    from mcnn_train.recipe import compile_for_training
+    from mcnn_train.trainer import keras_policy
 
     distributed.init()
     with keras_policy(policy):

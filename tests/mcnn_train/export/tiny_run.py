@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mcnn_infer.card import InputSpec, ModelCard, save_card
+from mcnn_infer.metadata import BBBC021_CHANNEL_NAMES
 from mcnn_infer.preprocess import Normalization
 
 CLASSES = ("Actin disruptors", "DMSO", "Eg5 inhibitors", "Microtubule stabilizers")
@@ -60,7 +61,7 @@ def make_run(
             height=size[0],
             width=size[1],
             channels=list(CHANNELS),
-            channel_names={"w1": "DAPI", "w2": "Tubulin", "w4": "Actin"},
+            channel_names=dict(BBBC021_CHANNEL_NAMES),
             bit_depth=16,
         ),
         normalization=Normalization(low=(0.0, 0.0, 0.0), high=(65535.0,) * 3, method="fixed"),

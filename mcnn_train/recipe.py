@@ -1,0 +1,157 @@
+"""The training recipe of ``hcs train``: every default, and the optimizer, loss and metrics.
+
+A change of the recipe is made here and nowhere else: :class:`mcnn_train.config.TrainConfig`
+takes its defaults from this module, ``hcs train`` passes only the options a user gave (its
+help and choices are read from here), and the default model (:mod:`mcnn_train.default_model`)
+states only where it departs from the recipe.
+
+* Optimisation: momentum SGD (:data:`MOMENTUM`) wrapped by Horovod's DistributedOptimizer
+  (gradients averaged over workers); weight decay as L2 kernel regularisation built into the
+  model (gradient ``wd * w``, :data:`WEIGHT_DECAY`); softmax cross-entropy on the logits with
+  optional label smoothing; accuracy as the metric.
+* Learning rate: :data:`LR_SCHEDULE` (``lr;epoch;lr;...``, see :mod:`mcnn_train.schedule`) for
+  ``lr_reference_batch`` images per step, scaled linearly to the global batch with a gradual
+  warm-up over :data:`WARMUP_EPOCHS`.
+* Data: :data:`BATCH_SIZE` images per step per worker, validation split by whole compounds
+  (:data:`VAL_SPLIT`, :data:`VAL_FRACTION`), per-plate intensity normalisation
+  (:data:`NORMALIZATION`), augmentation by flips, 90-degree rotations and intensity jitter.
+
+Importing this module does not import TensorFlow (the CLI reads its values for ``--help``); the
+builders below do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: ``--val-split``: hold out whole compounds per class (controls split by well) or whole plates.
+VAL_SPLITS = ("compound", "plate")
+#: ``--normalization``: ``plate``: each plate's own intensity percentiles; ``dataset``: the
+#: training set's, for every plate.
+NORMALIZATIONS = ("plate", "dataset")
+#: ``--precision`` -> Keras mixed-precision policy. ``bf16`` computes in bfloat16 with float32
+#: variables, logits and loss (needs a CPU with native BF16: :func:`mcnn_infer.cpu.native_bf16`).
+PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+PRECISIONS = tuple(PRECISION_POLICIES)
+
+# The recipe: what shapes a trained model.
+MODEL = "mcnn"
+EPOCHS = 30
+#: Images per optimizer step per worker (the global batch is this times the number of workers).
+BATCH_SIZE = 8
+LR_SCHEDULE = "0.01;20;0.001"
+WARMUP_EPOCHS = 2.0
+MOMENTUM = 0.9
+WEIGHT_DECAY = 5e-5
+LABEL_SMOOTHING = 0.0
+VAL_SPLIT = VAL_SPLITS[0]
+VAL_FRACTION = 0.2
+NORMALIZATION = NORMALIZATIONS[0]
+AUGMENT = True
+PRECISION = PRECISIONS[0]
+SEED = 0
+
+# How a run is executed (the result does not depend on them, except for the data order).
+WORKERS = 1
+DETERMINISTIC = True
+
+
+def make_optimizer(learning_rate: Any, momentum: float = MOMENTUM):
+    """Momentum SGD (Keras legacy optimizer) wrapped by Horovod's DistributedOptimizer.
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule
+        Learning rate (the run's schedule, :func:`mcnn_train.schedule.make_schedule`).
+    momentum : float
+        SGD momentum.
+    """
+    import tensorflow as tf
+
+    from mcnn_train import distributed
+
+    return distributed.distributed_optimizer(
+        tf.keras.optimizers.legacy.SGD(learning_rate=learning_rate, momentum=momentum)
+    )
+
+
+def make_loss(label_smoothing: float = LABEL_SMOOTHING):
+    """Softmax cross-entropy on the (float32) logits, with label smoothing."""
+    import tensorflow as tf
+
+    return tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
+
+
+def make_metrics() -> list:
+    """The metrics Keras logs per epoch (``accuracy``, ``val_accuracy`` in ``metrics.jsonl``)."""
+    import tensorflow as tf
+
+    return [tf.keras.metrics.CategoricalAccuracy(name="accuracy")]
+
+
+def compile_for_training(
+    model, learning_rate: Any, momentum: float = MOMENTUM, label_smoothing: float = LABEL_SMOOTHING
+):
+    """The logits-only training view of ``model``, compiled with the recipe's optimizer and loss.
+
+    The loss is the cross-entropy of :func:`make_loss` plus the model's L2 losses. Under
+    ``mixed_bfloat16`` Keras adds no loss scaling (it wraps the optimizer only for
+    ``mixed_float16``), so the optimizer updates the float32 variables with the float32
+    gradients directly.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        The M-CNN (outputs ``[logits, embedding]``).
+    learning_rate : float or LearningRateSchedule
+        Learning rate (the run's schedule).
+    momentum, label_smoothing : float
+        SGD momentum and label smoothing.
+
+    Returns
+    -------
+    train_model : tf.keras.Model
+        ``image -> logits``, sharing the layers (and weights) of ``model``.
+    optimizer : optimizer
+        The distributed optimizer.
+    """
+    import tensorflow as tf
+
+    train_model = tf.keras.Model(model.input, model.outputs[0], name=f"{model.name}_train")
+    optimizer = make_optimizer(learning_rate, momentum)
+    train_model.compile(optimizer=optimizer, loss=make_loss(label_smoothing), metrics=make_metrics())
+    return train_model, optimizer
+
+
+def compile_for_run(model, config, steps_per_epoch: int, global_batch: int):
+    """:func:`compile_for_training` with a run's values (a resolved :class:`~mcnn_train.config.TrainConfig`).
+
+    The learning rate is ``config.lr_schedule`` for ``config.lr_reference_batch`` images per step,
+    scaled linearly to ``global_batch`` (images per step summed over the workers that run) with
+    a warm-up of ``config.warmup_epochs`` (:func:`mcnn_train.schedule.make_schedule`).
+    """
+    from mcnn_train.schedule import make_schedule
+
+    schedule = make_schedule(
+        config.lr_schedule,
+        steps_per_epoch,
+        global_batch,
+        config.lr_reference_batch or config.batch_size,
+        config.warmup_epochs,
+    )
+    return compile_for_training(model, schedule, config.momentum, config.label_smoothing)
+
+
+def build_optimizer_state(optimizer, variables) -> None:
+    """Create the optimizer's step counter and momentum slots for ``variables`` now.
+
+    Keras creates them at the first update; a resumed run needs them before it restores its
+    checkpoint, so they are restored (and checked) at once. Public Keras API only
+    (``iterations``, ``add_slot``); the slots are those the recipe's SGD creates itself
+    (``momentum``, when the momentum is not 0). Hyperparameter variables are restored as well:
+    at once when they exist, else when Keras creates them.
+    """
+    _ = optimizer.iterations  # created on first access
+    if float(optimizer.momentum):
+        for variable in variables:
+            optimizer.add_slot(variable, "momentum")
