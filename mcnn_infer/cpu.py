@@ -21,13 +21,16 @@ BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 #: Any of these gives native INT8 dot products (VNNI / AMX).
 INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 FLAGS_ENV = "HCS_CPU_FLAGS"
+#: Replaces the detected vendor (``GenuineIntel``, ``AuthenticAMD``), like ``$HCS_CPU_FLAGS``.
+VENDOR_ENV = "HCS_CPU_VENDOR"
 CPUINFO = "/proc/cpuinfo"
 
 
 @lru_cache(maxsize=1)
-def _detected() -> tuple[frozenset[str], str]:
+def _detected() -> tuple[frozenset[str], str, str]:
     flags: set[str] = set()
     model = platform.processor() or platform.machine()
+    vendor = ""
     try:
         with open(CPUINFO, encoding="utf-8", errors="replace") as handle:
             for line in handle:
@@ -37,9 +40,11 @@ def _detected() -> tuple[frozenset[str], str]:
                     flags = set(value.split())
                 elif key == "model name" and value.strip():
                     model = value.strip()
+                elif key == "vendor_id" and not vendor:
+                    vendor = value.strip()
     except OSError:
         pass
-    return frozenset(flags), model
+    return frozenset(flags), model, vendor
 
 
 def cpu_flags() -> frozenset[str]:
@@ -54,6 +59,26 @@ def native_bf16(flags: frozenset[str] | None = None) -> bool:
     """True if the CPU computes BF16 natively (``avx512_bf16`` or ``amx_bf16``)."""
     flags = cpu_flags() if flags is None else flags
     return any(f in flags for f in BF16_FLAGS)
+
+
+def cpu_vendor() -> str:
+    """``vendor_id`` of /proc/cpuinfo (``$HCS_CPU_VENDOR`` when set); empty when unknown."""
+    return os.environ.get(VENDOR_ENV) or _detected()[2]
+
+
+def fast_bf16(flags: frozenset[str] | None = None, vendor: str | None = None) -> bool:
+    """True where BF16 inference is expected to beat FP32, so ``--precision auto`` may take it.
+
+    AMX-BF16 (Xeon 4th generation and later), and AVX-512 BF16 on AMD (Zen 4: the issue's
+    measurement, 7.16 vs 3.76 M-CNN images/s). On Intel AVX-512 BF16 without AMX (Cooper Lake,
+    or a VM that hides AMX) one ``vdpbf16ps`` port does what two FP32 FMA ports do: this
+    project's machine measured BF16 at 0.56x FP32 on a matmul and 0.60x on the M-CNN
+    (``benchmarks/export_formats.py``, ``benchmarks/score_throughput.py --mcnn``), so there
+    ``auto`` keeps FP32 (``--precision bf16`` still runs it).
+    """
+    flags = cpu_flags() if flags is None else flags
+    vendor = cpu_vendor() if vendor is None else vendor
+    return "amx_bf16" in flags or ("avx512_bf16" in flags and vendor == "AuthenticAMD")
 
 
 def native_int8(flags: frozenset[str] | None = None) -> bool:
@@ -78,16 +103,18 @@ def cpu_report() -> dict[str, Any]:
     Returns
     -------
     dict
-        ``model`` (str), ``cores`` (int), ``flags`` ({flag: bool} for :data:`RELEVANT_FLAGS`),
-        ``native_bf16``, ``native_int8`` (bool) and ``flags_source`` (``/proc/cpuinfo`` or the
+        ``model``, ``vendor`` (str), ``cores`` (int), ``flags`` ({flag: bool} for :data:`RELEVANT_FLAGS`),
+        ``native_bf16``, ``fast_bf16``, ``native_int8`` (bool) and ``flags_source`` (``/proc/cpuinfo`` or the
         environment variable that replaced it).
     """
     flags = cpu_flags()
     return {
         "model": _detected()[1],
+        "vendor": cpu_vendor(),
         "cores": os.cpu_count() or 1,
         "flags": {f: f in flags for f in RELEVANT_FLAGS},
         "native_bf16": native_bf16(flags),
+        "fast_bf16": fast_bf16(flags),
         "native_int8": native_int8(flags),
         "flags_source": f"${FLAGS_ENV}" if os.environ.get(FLAGS_ENV) is not None else CPUINFO,
     }

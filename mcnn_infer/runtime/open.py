@@ -17,7 +17,7 @@ import pkgutil
 from pathlib import Path
 
 from mcnn_infer.card import ModelCard, load_card, verify_files
-from mcnn_infer.cpu import native_bf16, native_int8, require_native_bf16
+from mcnn_infer.cpu import fast_bf16, native_bf16, native_int8, require_native_bf16
 from mcnn_infer.errors import ConfigError, ModelCardError
 from mcnn_infer.formats import AUTO, AUTO_ORDER, ModelFormat, select_format
 from mcnn_infer.runtime.base import Engine
@@ -63,8 +63,9 @@ def resolve_precision(card: ModelCard, backend: str, precision: str) -> tuple[st
 
     ``auto`` takes the first of :data:`mcnn_infer.formats.AUTO_ORDER` (int8, bf16, fp32) whose
     format the card lists (a reduced precision is only listed after it passed its agreement
-    check at export) and that this CPU computes natively (INT8: VNNI or AMX; BF16:
-    ``avx512_bf16`` or ``amx_bf16``).
+    check at export) and that this CPU computes natively and fast (INT8: VNNI or AMX; BF16:
+    :func:`mcnn_infer.cpu.fast_bf16`, i.e. AMX, or AVX-512 BF16 on AMD; native but slower BF16,
+    Intel AVX-512 BF16 without AMX, is skipped).
 
     Returns
     -------
@@ -74,6 +75,7 @@ def resolve_precision(card: ModelCard, backend: str, precision: str) -> tuple[st
     if precision != AUTO:
         return precision, "requested"
     native = {"int8": native_int8(), "bf16": native_bf16(), "fp32": True}
+    fast = {"int8": True, "bf16": fast_bf16(), "fp32": True}
     passed_over = []
     for candidate in AUTO_ORDER:
         try:
@@ -86,6 +88,9 @@ def resolve_precision(card: ModelCard, backend: str, precision: str) -> tuple[st
             continue
         if not native[candidate]:
             passed_over.append(f"{candidate}: no native support on this CPU")
+            continue
+        if not fast[candidate]:
+            passed_over.append(f"{candidate}: slower than fp32 on this CPU (AVX-512 BF16 without AMX)")
             continue
         why = f"auto: fastest precision validated by the card and native here ({fmt.name})"
         return candidate, why + (f"; skipped {', '.join(passed_over)}" if passed_over else "")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mcnn_infer.card import load_card
-from mcnn_infer.cpu import FLAGS_ENV, native_bf16
+from mcnn_infer.cpu import FLAGS_ENV, VENDOR_ENV, native_bf16
 from mcnn_infer.errors import ConfigError
 from mcnn_infer.formats import FORMATS
 from mcnn_infer.runtime import ENGINES, open_engine, resolve_precision
@@ -82,9 +82,16 @@ def test_bf16_needs_a_card_that_validated_it(tmp_path):
 
 def test_auto_takes_the_fastest_validated_native_precision(model, monkeypatch):
     card = load_card(model)
-    monkeypatch.setenv(FLAGS_ENV, "avx2,avx512f,avx512_bf16,avx512_vnni")
+    monkeypatch.setenv(FLAGS_ENV, "avx2,avx512f,avx512_bf16,amx_bf16,avx512_vnni")
     precision, why = resolve_precision(card, "openvino", "auto")
     assert precision == "bf16" and "int8: not validated in the card" in why
+    # AVX-512 BF16 without AMX: native on both vendors, faster than fp32 only on AMD (Zen 4)
+    monkeypatch.setenv(FLAGS_ENV, "avx2,avx512f,avx512_bf16,avx512_vnni")
+    monkeypatch.setenv(VENDOR_ENV, "GenuineIntel")
+    precision, why = resolve_precision(card, "openvino", "auto")
+    assert precision == "fp32" and "bf16: slower than fp32 on this CPU" in why
+    monkeypatch.setenv(VENDOR_ENV, "AuthenticAMD")
+    assert resolve_precision(card, "openvino", "auto")[0] == "bf16"
     monkeypatch.setenv(FLAGS_ENV, NOTHING_NATIVE)
     precision, why = resolve_precision(card, "openvino", "auto")
     assert precision == "fp32" and "bf16: no native support on this CPU" in why
