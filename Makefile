@@ -78,7 +78,8 @@ model: install
 	$(PY) -m mcnn_train.default_model --out models/mcnn-small-synth
 
 bench: install
-	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	for b in benchmarks/*.py; do case $$b in */seeded_mcnn.py) continue;; esac; \
+	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 soak: install
 	$(PY) -m pytest -q -m soak -p no:cacheprovider

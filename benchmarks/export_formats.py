@@ -1,9 +1,22 @@
-"""Side-by-side speed, size and agreement of the export formats of the full M-CNN.
+"""Side-by-side speed, agreement and fraction of peak of the export formats of the full M-CNN: fp32 / bf16 / int8.
 
-One run, the same preprocessed fields through TensorFlow (SavedModel), ONNX Runtime, OpenVINO
-FP32 and OpenVINO INT8 (NNCF, calibrated on synthetic BBBC021-like fields of the same plate).
-Prints images/s, file size, max |logit - TensorFlow logit|, top-1 agreement with TensorFlow,
-and the INT8 / FP32 speed ratio (target for later tuning: >= 1.5x at >= 99 % agreement).
+One run, the same preprocessed held-out fields through OpenVINO FP32, OpenVINO BF16 (the FP32 IR
+computed in BF16; only on CPUs with native BF16, else a line says why it is skipped), OpenVINO
+INT8 (NNCF, calibrated on synthetic BBBC021-like fields of the same plate), ONNX Runtime and
+TensorFlow (SavedModel). Every exported format is opened by :func:`mcnn_infer.runtime.open_engine`,
+exactly as ``hcs score`` opens it (explicit inference precision, read back from the compiled model).
+
+Printed, measured side by side (round-robin passes, best kept, so all formats share the
+machine's noise):
+
+* the CPU's flags (:func:`mcnn_infer.cpu.cpu_report`);
+* the matmul peak GFLOP/s of this machine per precision, measured with OpenVINO in the same run
+  (``benchmarks/peak.py``: a large MatMul compiled by ``mcnn_infer.runtime`` as openvino-fp32,
+  openvino-bf16 and openvino-int8);
+* per format: images/s, ratio to OpenVINO FP32, achieved GFLOP/s (images/s x the model's forward
+  GFLOP from :func:`mcnn_train.models.forward_gflop`) as a fraction of the peak of the matching
+  precision, top-1 agreement and max |dlogit| vs OpenVINO FP32 and vs TensorFlow, the compiled
+  precision the engine reports, and the runtime precision of the executed conv / dense layers.
 
 Usage::
 
@@ -11,14 +24,17 @@ Usage::
     .venv/bin/python benchmarks/export_formats.py --model mcnn-small --size 256x256   # quick
 
 The convolutions are untrained (seeded) and the logits layer is set from the principal
-directions of the calibration fields' embeddings, so agreement numbers measure numerical
-fidelity on realistic inputs, not accuracy.
+directions of the calibration fields' embeddings (``benchmarks/seeded_mcnn.py``), so agreement
+numbers measure numerical fidelity on realistic inputs, not accuracy. The export never refuses
+a format here (``min_agreement`` is tiny): this script reports the agreement, ``hcs export``
+enforces it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,88 +43,44 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from mcnn_infer.card import InputSpec, ModelCard, load_card, save_card
-from mcnn_infer.formats import FORMATS
-from mcnn_infer.images import read_field
-from mcnn_infer.plates import field_paths, scan_plate
-from mcnn_infer.preprocess import fit_normalization
-from mcnn_infer.runtime import load_model
-from mcnn_infer.synth import DMSO, MOAS, synthesize
-from mcnn_train.export import export_run
-from mcnn_train.export.calibration import plate_fields
-from mcnn_train.export.parity import compare, run_batches
-from mcnn_train.export.tf_model import TFModel
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
-BENCH_FORMATS = ("tensorflow", "onnx", "openvino-fp32", "openvino-int8")
-console = Console(highlight=False, width=140)
+from benchmarks.peak import ROWS, K, N, format_peaks, layer_precisions, open_peaks  # noqa: E402
+from benchmarks.seeded_mcnn import gflop_per_image, make_plate, make_run  # noqa: E402
+from mcnn_infer.card import load_card  # noqa: E402
+from mcnn_infer.cpu import cpu_report, native_bf16  # noqa: E402
+from mcnn_infer.formats import FORMATS  # noqa: E402
+from mcnn_infer.runtime import open_engine  # noqa: E402
+from mcnn_train.export import export_run  # noqa: E402
+from mcnn_train.export.calibration import plate_fields  # noqa: E402
+from mcnn_train.export.parity import compare, run_batches  # noqa: E402
+from mcnn_train.export.tf_model import TFModel  # noqa: E402
 
-
-def make_plate(root: Path, size: tuple[int, int], sites: int, seed: int) -> Path:
-    """A synthetic plate: 4 MoAs x 2 doses + 4 DMSO wells, ``sites`` fields each (12 wells)."""
-    synthesize(
-        root,
-        like="simple",
-        plates=1,
-        compounds_per_moa=1,
-        concentrations=2,
-        replicates=1,
-        controls=4,
-        positive_controls=0,
-        moas=list(MOAS[:4]),
-        sites=sites,
-        size=size,
-        seed=seed,
-        progress=True,
-    )
-    return next(p.parent for p in sorted(root.rglob("*.tif")))
+#: Formats timed, in print order; the first is the reference of the ratios.
+BENCH_FORMATS = ("openvino-fp32", "openvino-bf16", "openvino-int8", "onnx", "tensorflow")
+REFERENCE = "openvino-fp32"
+#: Peak precision each format is compared with (a format computes in this precision).
+PEAK_OF = {
+    "openvino-fp32": "fp32",
+    "openvino-bf16": "bf16",
+    "openvino-int8": "int8",
+    "onnx": "fp32",
+    "tensorflow": "fp32",
+}
+console = Console(highlight=False, width=200)
 
 
-def make_run(root: Path, model: str, size: tuple[int, int], plate: Path, seed: int) -> Path:
-    """A run folder with a seeded ``model`` (SavedModel) and a card normalised on ``plate``.
-
-    The convolutions keep their random initial weights; the logits layer is set to the top
-    principal directions of the embeddings of the plate's calibration fields (whitened), so the
-    predicted class varies from field to field and top-1 agreement measures something.
-    """
-    import tensorflow as tf
-
-    from mcnn_train.models import build_model
-
-    scan = scan_plate(plate)
-    norm = fit_normalization(
-        read_field(field_paths(row, scan.channels)) for _, row in scan.fields.head(4).iterrows()
-    )
-    classes = [DMSO, *MOAS[:4]]
-    tf.keras.utils.set_random_seed(seed)
-    net = build_model(model, size[0], size[1], len(scan.channels), len(classes))
-    card = ModelCard(
-        model_name=f"bench-{model}",
-        architecture=model,
-        input=InputSpec(height=size[0], width=size[1], channels=list(scan.channels), bit_depth=16),
-        normalization=norm,
-        class_names=classes,
-        embedding_size=int(net.get_layer("embedding").units),
-        training={
-            "note": f"random convolutions (seed {seed}); logits = top principal directions of embeddings"
-        },
-    )
-    fields = plate_fields(plate, card)
-    embedding = np.concatenate(
-        [net(batch, training=False)[1].numpy() for batch in fields.batches(fields.calibration, 2)]
-    )
-    mean = embedding.mean(axis=0)
-    _, sv, vt = np.linalg.svd(embedding - mean, full_matrices=False)
-    kernel = (vt[: len(classes)].T / np.maximum(sv[: len(classes)], 1e-12)) * np.sqrt(len(embedding))
-    net.get_layer("logits").set_weights([kernel.astype(np.float32), (-mean @ kernel).astype(np.float32)])
-
-    @tf.function(input_signature=[tf.TensorSpec([None, *size, len(scan.channels)], tf.float32, name="image")])
-    def serve(image):
-        logits, embedding = net(image, training=False)
-        return {"logits": logits, "embedding": embedding}
-
-    tf.saved_model.save(net, str(root / "model"), signatures={"serving_default": serve})
-    save_card(card, root)
-    return root
+def cpu_lines() -> list[str]:
+    """The CPU's model and flags, one line each."""
+    cpu = cpu_report()
+    flags = " ".join(f"{f}={'yes' if v else 'no'}" for f, v in cpu["flags"].items())
+    return [
+        f"CPU: {cpu['model']}, {cpu['cores']} cores; native BF16: {cpu['native_bf16']}, "
+        f"native INT8: {cpu['native_int8']} (from {cpu['flags_source']})",
+        f"flags: {flags}",
+    ]
 
 
 def folder_size(model_dir: Path, name: str) -> int:
@@ -117,15 +89,62 @@ def folder_size(model_dir: Path, name: str) -> int:
     return sum((model_dir / rel).stat().st_size for rel in sums)
 
 
-def time_runner(runner, inputs: np.ndarray, batch: int, repeats: int) -> tuple[float, tuple]:
-    """Images/s of ``runner`` over ``inputs`` (best of ``repeats`` after one warm-up batch) and its outputs."""
-    runner(inputs[:batch])
-    best = float("inf")
-    for _ in range(repeats):
+class Runner:
+    """One format: how to run all inputs, what it compiled for, its best time."""
+
+    def __init__(self, name: str, run, compiled: str, layers: str, batch: int, requests: int) -> None:
+        self.name, self.run, self.compiled, self.layers = name, run, compiled, layers
+        self.batch, self.requests = batch, requests
+        self.best = float("inf")
+        self.samples: list[float] = []
+        self.outputs: tuple[np.ndarray, np.ndarray] | None = None
+
+    def time_once(self, inputs: np.ndarray, n_unique: int) -> None:
+        """Time one pass over ``inputs``; keep the outputs of its first ``n_unique`` fields."""
         start = time.perf_counter()
-        outputs = run_batches(runner, inputs, batch)
-        best = min(best, time.perf_counter() - start)
-    return len(inputs) / best, outputs
+        logits, embedding = self.run(inputs)
+        seconds = time.perf_counter() - start
+        self.best = min(self.best, seconds / len(inputs))
+        self.samples.append(len(inputs) / seconds)
+        if self.outputs is None:
+            self.outputs = (logits[:n_unique], embedding[:n_unique])
+
+
+def fill_requests(inputs: np.ndarray, runners) -> np.ndarray:
+    """``inputs`` repeated to a multiple of every runner's ``batch x requests`` (no padded rows are timed)."""
+    step = int(np.lcm.reduce([r.batch * r.requests for r in runners]))
+    count = -(-len(inputs) // step) * step
+    return inputs[np.arange(count) % len(inputs)]
+
+
+def open_runners(model_dir: Path, names: list[str], batch: int | None) -> dict[str, Runner]:
+    """A runner per format; exported formats via ``mcnn_infer.runtime.open_engine``."""
+    card = load_card(model_dir)
+    runners = {}
+    for name in names:
+        if name == "tensorflow":
+            tf_model = TFModel(model_dir / FORMATS[name].path, card)
+            size = batch or 2
+            runners[name] = Runner(
+                name,
+                lambda x, m=tf_model, b=size: run_batches(m.infer, x, b),
+                "f32 (TF default; not read back)",
+                "-",
+                size,
+                1,
+            )
+            continue
+        fmt = FORMATS[name]
+        engine = open_engine(model_dir, fmt.runtime, fmt.precision, batch_size=batch, card=card)
+        runners[name] = Runner(
+            name,
+            engine.infer,
+            engine.compiled_precision,
+            layer_precisions(engine),
+            engine.batch_size,
+            engine.jobs,
+        )
+    return runners
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,24 +154,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="mcnn", help="Registered architecture (default: mcnn).")
     parser.add_argument("--size", default="1024x1280", help="Input HxW (default: 1024x1280).")
     parser.add_argument(
-        "--sites", type=int, default=2, help="Fields per well of the synthetic plate (12 wells)."
+        "--sites",
+        type=int,
+        default=2,
+        help="Fields per well of the synthetic plate (12 wells; 1/3 held out).",
     )
-    parser.add_argument("--batch", type=int, default=2, help="Fields per inference call.")
-    parser.add_argument("--repeats", type=int, default=1, help="Timed passes over the fields (best is kept).")
+    parser.add_argument(
+        "--batch", type=int, help="Fields per inference request (default: the scorer's choice; TF: 2)."
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="Round-robin timed passes over the fields (best is kept)."
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", help="Keep the plate, run and exported model in this folder.")
-    parser.add_argument("--json", help="Also write the table as JSON here.")
+    parser.add_argument("--json", help="Also write the results as JSON here.")
     args = parser.parse_args(argv)
     size = tuple(int(v) for v in args.size.lower().split("x"))
+    for line in cpu_lines():
+        console.print(line, markup=False)
+    bf16 = native_bf16()
+    names = [n for n in BENCH_FORMATS if bf16 or n != "openvino-bf16"]
+    skipped = {}
+    if not bf16:
+        skipped["openvino-bf16"] = "this CPU has no native BF16 (flag avx512_bf16 or amx_bf16)"
+        console.print(f"openvino-bf16 skipped: {skipped['openvino-bf16']}", markup=False)
     with tempfile.TemporaryDirectory(prefix="hcs-bench-") as tmp:
         work = Path(args.work or tmp)
         plate = make_plate(work / "plate", size, args.sites, args.seed)
         run = make_run(work / "run", args.model, size, plate, args.seed)
         model_dir = work / "model"
+        t0 = time.perf_counter()
         export_run(
             run,
             model_dir,
             int8=True,
+            bf16=bf16,
             calibrate=plate,
             saved_model=True,
             min_agreement=1e-6,
@@ -160,66 +196,152 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=True,
             console=console,
         )
+        export_s = time.perf_counter() - t0
         card = load_card(model_dir)
         fields = plate_fields(plate, card)
         inputs = fields.load(fields.holdout)
+        gflop = gflop_per_image(card)
+        runners = open_runners(model_dir, names, args.batch)
+        peaks = open_peaks(work / "peak", tuple(dict.fromkeys(PEAK_OF[n] for n in BENCH_FORMATS)))
+        timed = fill_requests(inputs, runners.values())
+        for r in runners.values():  # warm-up: one request per engine
+            r.run(inputs[: r.batch])
         console.print(
-            f"timing {len(inputs)} held-out fields of {plate} at {size[0]}x{size[1]}x{inputs.shape[3]}, "
-            f"batch {args.batch}"
+            f"timing {len(timed)} fields ({len(inputs)} held-out fields of {plate}"
+            f"{', repeated to fill every request' if len(timed) > len(inputs) else ''}) at "
+            f"{size[0]}x{size[1]}x{inputs.shape[3]}; {args.repeats} round-robin passes "
+            "(matmul peaks and formats), best kept",
+            markup=False,
         )
-        runners = {"tensorflow": TFModel(model_dir / "saved_model", card).infer}
-        for name in BENCH_FORMATS[1:]:
-            fmt = FORMATS[name]
-            runners[name] = load_model(model_dir, fmt.runtime, fmt.precision).infer
-        rows, outputs_of = {}, {}
-        for name in BENCH_FORMATS:
-            speed, outputs_of[name] = time_runner(runners[name], inputs, args.batch, args.repeats)
-            rows[name] = {
-                "images_per_s": speed,
-                "bytes": folder_size(model_dir, name),
-                "classes_predicted": len(np.unique(outputs_of[name][0].argmax(axis=1))),
-                "max_abs_logit": float(np.abs(outputs_of[name][0]).max()),
-                **compare(outputs_of["tensorflow"], outputs_of[name]),
-            }
-        int8_vs_fp32 = compare(outputs_of["openvino-fp32"], outputs_of["openvino-int8"])
-    print_table(rows, int8_vs_fp32, args, size)
+        for k in range(args.repeats):
+            for bench in peaks.values():
+                bench.time_once()
+            for r in runners.values():
+                r.time_once(timed, len(inputs))
+            console.print(
+                f"  pass {k + 1}: "
+                + ", ".join(f"{n} {r.samples[-1]:.2f}/s" for n, r in runners.items())
+                + "; peaks "
+                + ", ".join(f"{p} {b.samples[-1]:.0f}" for p, b in peaks.items() if b.samples)
+                + " GFLOP/s",
+                markup=False,
+            )
+        peak_results = {p: b.result() for p, b in peaks.items()}
+        rows = collect(runners, gflop, peak_results, model_dir)
+        checks = {n: card.formats[n].get("accuracy_check") for n in names if n in card.formats}
+        del runners, peaks
+    print_results(rows, peak_results, skipped, checks, args, size, gflop, len(inputs), export_s)
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "int8_vs_fp32": int8_vs_fp32}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "cpu": cpu_report(),
+                    "peaks": peak_results,
+                    "rows": rows,
+                    "skipped": skipped,
+                    "gflop_per_image": gflop,
+                    "export_checks": checks,
+                },
+                indent=2,
+                default=str,
+            )
+        )
     return 0
 
 
-def print_table(rows: dict, int8_vs_fp32: dict, args, size) -> None:
-    table = Table(title=f"{args.model} at {size[0]}x{size[1]}x3, {rows['onnx']['n_fields']} held-out fields")
+def collect(runners: dict[str, Runner], gflop, peaks, model_dir: Path) -> dict:
+    ref = runners[REFERENCE].outputs
+    tf = runners["tensorflow"].outputs
+    rows = {}
+    for name, r in runners.items():
+        speed = 1.0 / r.best
+        peak = peaks.get(PEAK_OF[name], {}).get("gflops")
+        achieved = speed * gflop if gflop else None
+        rows[name] = {
+            "images_per_s": speed,
+            "samples_images_per_s": [round(v, 3) for v in r.samples],
+            "compiled_precision": r.compiled,
+            "layers": r.layers,
+            "batch": r.batch,
+            "requests": r.requests,
+            "gflops": achieved,
+            "peak": PEAK_OF[name],
+            "fraction_of_peak": achieved / peak if achieved and peak else None,
+            "vs_fp32": compare(ref, r.outputs),
+            "vs_tf": compare(tf, r.outputs),
+            "classes_predicted": len(np.unique(r.outputs[0].argmax(axis=1))),
+            "bytes": folder_size(model_dir, name),
+        }
+    return rows
+
+
+def print_results(rows, peaks, skipped, checks, args, size, gflop, n_fields, export_s) -> None:
+    for line in format_peaks(peaks, (ROWS, K, N)):
+        console.print(line, markup=False)
+    table = Table(
+        title=f"{args.model} at {size[0]}x{size[1]}x3 ({gflop:.1f} GFLOP per field), {n_fields} held-out fields, "
+        f"best of {args.repeats} round-robin passes"
+    )
     for col in (
         "format",
+        "compiled",
+        "batch x req",
         "images/s",
-        "x TF",
-        "size MB",
-        "max |dlogit| vs TF",
+        "x OV FP32",
+        "GFLOP/s",
+        "of peak",
+        "top-1 vs FP32",
+        "max |dlogit| vs FP32",
         "top-1 vs TF",
+        "max |dlogit| vs TF",
         "classes",
-        "max |logit|",
+        "size MB",
     ):
         table.add_column(col, justify="right")
-    base = rows["tensorflow"]["images_per_s"]
+    base = rows[REFERENCE]["images_per_s"]
     for name, row in rows.items():
+        frac = row["fraction_of_peak"]
         table.add_row(
             name,
-            f"{row['images_per_s']:.2f}",
+            row["compiled_precision"].split(" ")[0],
+            f"{row['batch']} x {row['requests']}",
+            f"{row['images_per_s']:.3f}",
             f"{row['images_per_s'] / base:.2f}",
-            f"{row['bytes'] / 1e6:.1f}",
-            f"{row['max_abs_logit_diff']:.2e}",
-            f"{row['top1_agreement']:.1%}",
+            f"{row['gflops']:.1f}" if row["gflops"] else "-",
+            f"{frac:.0%} of {row['peak']}" if frac else "-",
+            f"{row['vs_fp32']['top1_agreement']:.1%}",
+            f"{row['vs_fp32']['max_abs_logit_diff']:.2e}",
+            f"{row['vs_tf']['top1_agreement']:.1%}",
+            f"{row['vs_tf']['max_abs_logit_diff']:.2e}",
             str(row["classes_predicted"]),
-            f"{row['max_abs_logit']:.2f}",
+            f"{row['bytes'] / 1e6:.1f}",
         )
     console.print(table)
-    ratio = rows["openvino-int8"]["images_per_s"] / rows["openvino-fp32"]["images_per_s"]
-    console.print(
-        f"INT8 / OpenVINO FP32 speed: {ratio:.2f}x (target >= 1.5x); INT8 top-1 agreement with FP32: "
-        f"{int8_vs_fp32['top1_agreement']:.1%} (target >= 99%), max |dlogit| "
-        f"{int8_vs_fp32['max_abs_logit_diff']:.2e}"
-    )
+    for name, reason in skipped.items():
+        console.print(f"{name}: skipped, {reason}", markup=False)
+    console.print("compiled precision each engine reports, and the runtime precision of its executed layers:")
+    for name, row in rows.items():
+        console.print(
+            f"  {name:14s} {row['compiled_precision']}; {row['layers']}; passes "
+            f"{row['samples_images_per_s']} images/s",
+            markup=False,
+        )
+    for name, check in checks.items():
+        if check:
+            console.print(
+                f"export check {name}: top-1 vs FP32 {check['top1_agreement']:.1%} on {check['n_fields']} held-out "
+                f"fields, max |dlogit| {check['max_abs_logit_diff']:.2e} (compiled {check['compiled_precision']})",
+                markup=False,
+            )
+    for name in ("openvino-bf16", "openvino-int8"):
+        if name in rows:
+            r = rows[name]
+            console.print(
+                f"{name} / OpenVINO FP32 speed: {r['images_per_s'] / base:.2f}x; top-1 agreement with FP32 "
+                f"{r['vs_fp32']['top1_agreement']:.1%} of {r['vs_fp32']['n_fields']} fields",
+                markup=False,
+            )
+    console.print(f"export (all formats, checks) took {export_s:.0f} s", markup=False)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Run: ``.venv/bin/python benchmarks/soak_score.py [--seconds 120] [--fields 96] [
 
 Each iteration calls :func:`mcnn_infer.scoring.pipeline.score_plates` (the public function behind
 ``hcs score``) on the same plate into a fresh output folder (the previous one is deleted), with
-the tiny test CNN of ``tests/fixtures/tiny_model.py``. After each iteration it samples fields/s of
+the tiny test CNN of ``tests/fixtures/tiny_model.py`` at ``--precision`` (fp32, or bf16 on CPUs with
+native BF16; the engine is opened by :func:`mcnn_infer.runtime.open_engine` inside the scorer, and
+the precision it compiled is printed from the run's ``engine`` record). After each iteration it samples fields/s of
 the scoring loop and the process RSS (psutil); at the end it counts open file descriptors and
 threads and compares them with the counts after the first iteration (engines, thread pools and
 OpenVINO's own threads exist from then on).
@@ -38,6 +40,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mcnn_infer.cpu import cpu_report  # noqa: E402
 from mcnn_infer.scoring.options import ScoreOptions  # noqa: E402
 from mcnn_infer.scoring.pipeline import score_plates  # noqa: E402
 from tests.fixtures.tiny_model import make_tiny_model  # noqa: E402
@@ -59,13 +62,16 @@ def soak(
     max_growth: float = 0.10,
     min_iterations: int = 4,
     log=print,
+    precision: str = "fp32",
+    backend: str = "openvino",
 ) -> dict:
     """Run the soak; return samples and the verdict (``ok`` plus one reason per check)."""
     proc = psutil.Process()
     sites = 2
-    model = make_tiny_model(work / "model", size=(64, 80), filters=8)
+    formats = ("onnx", "openvino-fp32", *(["openvino-bf16"] if precision == "bf16" else []))
+    model = make_tiny_model(work / "model", size=(64, 80), filters=8, formats=formats)
     plate = make_tiny_plate(work / "plates", wells=well_names(fields // sites), sites=sites, size=size)
-    options = ScoreOptions(embeddings=True, flush_every=32)
+    options = ScoreOptions(backend=backend, precision=precision, embeddings=True, flush_every=32)
     baseline = {
         "rss_mb": proc.memory_info().rss / 2**20,
         "fds": _open_files(proc),
@@ -75,12 +81,20 @@ def soak(
     start = time.monotonic()
     iteration = 0
     log(f"soak: {fields} fields of {size[0]}x{size[1]} x3 uint16 per iteration, >= {seconds:.0f} s")
+    engine = None
     log(f"{'iter':>4} {'t (s)':>7} {'fields/s':>9} {'RSS (MB)':>9} {'fds':>5} {'threads':>7}")
     while iteration < min_iterations or time.monotonic() - start < seconds:
         iteration += 1
         out = work / f"out-{iteration}"
         summary = score_plates([plate], out, model, options)
         shutil.rmtree(out)
+        if engine is None:
+            engine = summary.run_info["engine"]
+            log(
+                f"engine: {engine['format']} ({engine['runtime']}), compiled for "
+                f"{engine['inference_precision_compiled']} (requested {engine['inference_precision_requested']}), "
+                f"batch {engine['batch_size']} x {engine['requests']} requests"
+            )
         gc.collect()
         sample = {
             "iteration": iteration,
@@ -138,7 +152,16 @@ def soak(
         "rss_growth": growth,
         "rss_growth_from_iteration_2": growth_from_2,
         "samples": samples,
-        "config": {"seconds": seconds, "fields": fields, "size": list(size), "cpus": os.cpu_count()},
+        "engine": engine,
+        "cpu": cpu_report(),
+        "config": {
+            "seconds": seconds,
+            "fields": fields,
+            "size": list(size),
+            "cpus": os.cpu_count(),
+            "precision": precision,
+            "backend": backend,
+        },
     }
 
 
@@ -148,10 +171,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fields", type=int, default=96)
     parser.add_argument("--size", type=int, nargs=2, default=(256, 320), metavar=("H", "W"))
     parser.add_argument("--max-growth", type=float, default=0.10)
+    parser.add_argument(
+        "--precision", choices=["fp32", "bf16"], default="fp32", help="bf16 needs a CPU with native BF16"
+    )
+    parser.add_argument("--backend", choices=["openvino", "onnxruntime"], default="openvino")
     parser.add_argument("--json", type=Path, help="Also write the samples and the verdict here.")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hcs-soak-") as tmp:
-        result = soak(args.seconds, args.fields, tuple(args.size), Path(tmp), args.max_growth)
+        result = soak(
+            args.seconds,
+            args.fields,
+            tuple(args.size),
+            Path(tmp),
+            args.max_growth,
+            precision=args.precision,
+            backend=args.backend,
+        )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0 if result["ok"] else 1
