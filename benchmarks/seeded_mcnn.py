@@ -25,15 +25,15 @@ from mcnn_infer.preprocess import fit_normalization  # noqa: E402
 from mcnn_infer.synth import DMSO, MOAS, synthesize  # noqa: E402
 
 
+#: One plate of 4 MoAs x 1 compound x 2 doses and 4 DMSO wells (12 wells).
+PLATE_DESIGN = {"like": "simple", "plates": 1, "compounds_per_moa": 1, "concentrations": 2, "replicates": 1}
+
+
 def make_plate(root: Path, size: tuple[int, int], sites: int, seed: int) -> Path:
-    """A synthetic BBBC021-like plate: 4 MoAs x 2 doses + 4 DMSO wells, ``sites`` fields each (12 wells)."""
+    """A synthetic BBBC021-like plate (:data:`PLATE_DESIGN`), ``sites`` fields per well."""
     synthesize(
         root,
-        like="simple",
-        plates=1,
-        compounds_per_moa=1,
-        concentrations=2,
-        replicates=1,
+        **PLATE_DESIGN,
         controls=4,
         positive_controls=0,
         moas=list(MOAS[:4]),
