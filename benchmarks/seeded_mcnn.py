@@ -24,7 +24,6 @@ from mcnn_infer.plates import field_paths, scan_plate  # noqa: E402
 from mcnn_infer.preprocess import fit_normalization  # noqa: E402
 from mcnn_infer.synth import DMSO, MOAS, synthesize  # noqa: E402
 
-
 #: One plate of 4 MoAs x 1 compound x 2 doses and 4 DMSO wells (12 wells).
 PLATE_DESIGN = {"like": "simple", "plates": 1, "compounds_per_moa": 1, "concentrations": 2, "replicates": 1}
 
