@@ -133,6 +133,12 @@ class Engine(abc.ABC):
         parts = sorted(self.drain(), key=lambda part: part[0])
         return np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
 
+    def compute_summary(self) -> str:
+        """What the engine computes in, for people: ``f32``, ``bf16``, or ``int8 (other layers f32)``."""
+        if self.fmt.precision == "int8":
+            return f"int8 (other layers {self.compiled_precision})"
+        return self.compiled_precision
+
     def describe(self) -> dict[str, Any]:
         """What was compiled, for run.json and benchmark output."""
         return {

@@ -255,7 +255,7 @@ def prepare_run(
     if console is not None:
         console.print(
             f"model {card.model_name} ({model_path}), {engine.fmt.name} computing in "
-            f"{engine.compiled_precision} ({engine.precision_reason}); batch {engine.batch_size}, "
+            f"{engine.compute_summary()} ({engine.precision_reason}); batch {engine.batch_size}, "
             f"{engine.jobs} inference requests, {workers} loader threads; shard {shard.label}; "
             f"{len(fields)} fields, {len(fields) - len(todo)} already scored; intensity normalisation "
             f"{'per plate' if normalizer.per_plate else 'from the model card'}"
