@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from mcnn_infer.card import ModelCard
 from mcnn_train.export.run_folder import RunFolder
@@ -58,6 +60,9 @@ class ExportContext:
     int8 : Int8Options or None
     plate_fields : PlateFields or None
         Fields of the calibration plate (split into calibration / held-out), when given.
+    fp32_holdout : (numpy.ndarray, numpy.ndarray) or None
+        FP32 IR logits (N, K) and embedding (N, E) on the held-out fields, once computed
+        (:func:`mcnn_train.export.agreement.fp32_holdout_outputs`).
     """
 
     run: RunFolder
@@ -68,4 +73,4 @@ class ExportContext:
     opset: int = DEFAULT_OPSET
     int8: Int8Options | None = None
     plate_fields: PlateFields | None = None
-    notes: dict[str, object] = field(default_factory=dict)
+    fp32_holdout: tuple[np.ndarray, np.ndarray] | None = None

@@ -151,3 +151,14 @@ def test_run_folder_without_saved_model_is_refused(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(ExportError, match=r"run .*has no SavedModel"):
         export_run(tmp_path / "run", tmp_path / "out", console=Console(quiet=True))
+
+
+def test_bf16_export_on_a_cpu_without_it_is_refused_before_any_work(
+    tiny_run, calib_plate, tmp_path, monkeypatch
+):
+    from mcnn_infer.cpu import FLAGS_ENV
+
+    monkeypatch.setenv(FLAGS_ENV, "avx2,avx512f")
+    with pytest.raises(ConfigError, match=r"hcs export --bf16 needs a CPU with native BF16"):
+        export_run(tiny_run, tmp_path / "out", bf16=True, calibrate=calib_plate, console=Console(quiet=True))
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))
