@@ -94,8 +94,6 @@ def _model_summary(engine: Engine) -> dict[str, Any]:
         "format": engine.fmt.name,
         "runtime": engine.fmt.runtime,
         "precision": engine.fmt.precision,
-        "inference_precision": engine.compiled_precision,
-        "precision_reason": engine.precision_reason,
         "class_names": card.class_names,
         "input": {
             "height": card.input.height,
@@ -237,7 +235,7 @@ def prepare_run(
         "model": {
             "name": card.model_name,
             "format": engine.fmt.name,
-            "sha256": _model_summary(engine)["sha256"],
+            "sha256": card.formats[engine.fmt.name].get("sha256", {}),
         },
         # the precision that runs, not the request: `auto` may resolve differently on another CPU
         "options": {**options.result_affecting(), "precision": engine.fmt.precision},

@@ -201,7 +201,7 @@ def test_precision_is_explicit_and_recorded(hcs, tmp_path, monkeypatch):
     result = hcs("score", plate, "--model", model, "--out", tmp_path / "fp32")
     assert result.exit_code == 0, result.stderr
     run = json.loads((tmp_path / "fp32" / "run.json").read_text())
-    assert run["model"]["format"] == "openvino-fp32" and run["model"]["inference_precision"] == "f32"
+    assert run["model"]["format"] == "openvino-fp32" and run["model"]["precision"] == "fp32"
     assert run["engine"]["inference_precision_compiled"] == "f32" and run["engine"]["runtime"] == "openvino"
     assert set(run["cpu"]["flags"]) == set(RELEVANT_FLAGS)
     assert "computing in f32 (requested)" in " ".join(result.stderr.split())
@@ -211,7 +211,7 @@ def test_precision_is_explicit_and_recorded(hcs, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.stderr
     assert "bf16: no native support on this CPU" in " ".join(result.stderr.split())
     run = json.loads((tmp_path / "auto" / "run.json").read_text())
-    assert run["model"]["precision_reason"].startswith("auto: fastest precision")
+    assert run["engine"]["precision_reason"].startswith("auto: fastest precision")
     assert run["model"]["format"] == "openvino-fp32" and run["options"]["precision"] == "auto"
     assert run["cpu"]["flags_source"] == f"${FLAGS_ENV}" and not run["cpu"]["native_bf16"]
     # bf16 on that CPU: one line, exit 2
