@@ -12,10 +12,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast test-slow lint install install-score horovod model soak bench docker-test clean help
+.PHONY: demo sbs96 stability test test-fast test-slow lint install install-score horovod model soak bench docker-test clean help
 
 help:
-	@echo "make demo | make test | make test-fast | make model | make bench | make soak | make docker-test"
+	@echo "make demo | make test | make sbs96 | make stability | make test-fast | make model | make bench | make soak | make docker-test"
 
 # --- set-up ---------------------------------------------------------------
 $(PY):
@@ -78,8 +78,17 @@ model: install
 	$(PY) -m mcnn_train.default_model --out models/mcnn-small-synth
 
 bench: install
-	for b in benchmarks/*.py; do case $$b in */seeded_mcnn.py) continue;; esac; \
+	for b in benchmarks/*.py; do case $$b in */seeded_mcnn.py|*/stability.py) continue;; esac; \
 	  echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The real 96-well plate: M-CNN trained on the controls of rows A-D, judged on rows E-H side by
+# side with the classical translocation readout (sbs96-out/comparison/readout_comparison.html).
+sbs96: install
+	$(PY) -m mcnn_train.sbs96_example --plate ../shared/data/sbs96 --out sbs96-out
+
+# Run-to-run spread: sbs96 and the demo, each trained with 3 seeds (about 30 minutes on 2 cores).
+stability: install
+	$(PY) benchmarks/stability.py --seeds 0 1 2 --out stability-out
 
 soak: install
 	$(PY) -m pytest -q -m soak -p no:cacheprovider
@@ -88,4 +97,4 @@ docker-test:
 	bash .ci/docker-test
 
 clean:
-	rm -rf $(VENV) .stamp-* build *.egg-info $(DEMO_OUT)
+	rm -rf $(VENV) .stamp-* build *.egg-info $(DEMO_OUT) sbs96-out stability-out

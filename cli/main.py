@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # name -> one-line help; the module hcs_cli.commands.<name> defines `command`.
 COMMANDS: dict[str, str] = {
     "plates": "Detect plate layouts and summarise plate folders.",
+    "convert": "Convert plates of any layout to OME-Zarr (OME-NGFF HCS) plates.",
     "synth": "Generate synthetic BBBC021-like plates with known ground truth.",
     "train": "Train the M-CNN with Horovod data parallelism.",
     "export": "Export a training run to ONNX and OpenVINO IR with a model card.",

@@ -6,7 +6,7 @@ import re
 
 import click
 
-from mcnn_infer.analysis.profiles import NORMALIZATIONS
+from mcnn_infer.analysis.profiles import ALIASES, NORMALIZATION_CHOICES, NORMALIZATIONS
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
@@ -30,8 +30,21 @@ IMAGE_SIZE = ImageSize()
 #: ``--normalize`` of the profiles (``hcs analyze``, ``hcs evaluate``): the choices are the analysis's.
 PROFILE_NORMALIZATION = click.option(
     "--normalize",
-    type=click.Choice(NORMALIZATIONS),
-    default=NORMALIZATIONS[0],
+    type=click.Choice(NORMALIZATION_CHOICES),
+    default=NORMALIZATION_CHOICES[0],
     show_default=True,
-    help="Profile normalisation.",
+    help="Normalisation of the per-well profiles to the plate's DMSO wells (pycytominer): "
+    + "; ".join(f"{n.name}: {n.description}" for n in NORMALIZATIONS.values())
+    + "".join(f"; {alias}: same as {name}" for alias, name in ALIASES.items())
+    + ".",
+)
+
+#: ``--pattern`` of the commands that read plate folders (``hcs plates``, ``hcs train``, ``hcs score``).
+PLATE_PATTERN = click.option(
+    "--pattern",
+    metavar="REGEX",
+    help="File-name pattern for an instrument without a layout (implies layout 'pattern'): a Python "
+    "regular expression matched with re.fullmatch against each TIFF's name, with named groups well (or "
+    "row and col) and channel, optionally site (1-based) or site0 (0-based), timepoint, plane and plate "
+    "(default: the folder name). E.g. '(?P<well>[A-P]\\d{2})_s(?P<site>\\d+)_(?P<channel>w\\d)\\.tif'.",
 )

@@ -1,5 +1,9 @@
 """Safe TIFF reading: one channel image per file, stacked into fields.
 
+A path may also be an OME-Zarr plane locator (``/abs/plate.zarr/B/3/0/0#t=0&c=1&z=0``):
+:func:`read_image` and :func:`image_info` hand those to :mod:`mcnn_infer.zarr_planes`, which
+reads one plane with the same checks.
+
 Nothing is allocated before the header has been checked: the declared shape must be 2-D
 (or 2-D with singleton axes), below :data:`MAX_PIXELS`, and of a supported dtype.
 Palette TIFFs are returned as raw intensities (the palette is not applied); compressed
@@ -58,7 +62,7 @@ def _open(path: str | os.PathLike[str]) -> tifffile.TiffFile:
     try:
         return tifffile.TiffFile(path)
     except Exception as exc:
-        raise ImageReadError(f"image {path} is not a readable TIFF file ({_reason(exc)})") from exc
+        raise ImageReadError(f"image {path} is not a readable TIFF file ({reason_text(exc)})") from exc
 
 
 def _check_page(path: str | os.PathLike[str], tif: tifffile.TiffFile) -> tifffile.TiffPage:
@@ -71,23 +75,67 @@ def _check_page(path: str | os.PathLike[str], tif: tifffile.TiffFile) -> tifffil
     except ImageReadError:
         raise
     except Exception as exc:  # a corrupt header can fail anywhere inside tifffile
-        raise ImageReadError(f"image {path} has a corrupt TIFF header ({_reason(exc)})") from exc
+        raise ImageReadError(f"image {path} has a corrupt TIFF header ({reason_text(exc)})") from exc
     if len(_plane_shape(shape)) != 2:
         raise ImageReadError(
             f"image {path} has shape {shape} (expected a single-channel 2-D image, one file per channel)"
         )
+    check_plane_header(path, shape, dtype)
+    return page
+
+
+def check_plane_header(source: str | os.PathLike[str], shape: tuple[int, ...], dtype) -> None:
+    """Refuse a plane before reading it: more than :data:`MAX_PIXELS` pixels or an unsupported dtype.
+
+    Parameters
+    ----------
+    source : path or str
+        The image file or OME-Zarr plane locator, named in the message.
+    shape : tuple of int
+        Declared shape; its last two entries are (height, width), the rest are singleton axes.
+    dtype : numpy dtype or None
+        Declared pixel type.
+
+    Raises
+    ------
+    ImageReadError
+        Naming ``source``, the value and the limit or the supported dtypes.
+    """
     pixels = math.prod(shape)
     if pixels > MAX_PIXELS:
         raise ImageReadError(
-            f"image {path} declares {shape[-2]}x{shape[-1]} = {pixels} pixels, more than the limit of "
+            f"image {source} declares {shape[-2]}x{shape[-1]} = {pixels} pixels, more than the limit of "
             f"{MAX_PIXELS} (set HCS_MAX_IMAGE_PIXELS to raise it)"
         )
     if dtype is None or np.dtype(dtype).type not in SUPPORTED_DTYPES:
         raise ImageReadError(
-            f"image {path} has pixel type {dtype} (expected one of "
+            f"image {source} has pixel type {dtype} (expected one of "
             f"{', '.join(np.dtype(t).name for t in SUPPORTED_DTYPES)})"
         )
-    return page
+
+
+def finish_plane(source: str | os.PathLike[str], data: np.ndarray) -> np.ndarray:
+    """float64 -> float32; refuse NaN or infinite values (``source`` is named in the message)."""
+    if data.dtype == np.float64:
+        data = data.astype(np.float32)
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).sum())
+        raise ImageReadError(
+            f"image {source} has {bad} NaN or infinite pixel values (expected finite intensities)"
+        )
+    return data
+
+
+def _zarr_plane_module(path: str | os.PathLike[str]):
+    """:mod:`mcnn_infer.zarr_planes` when ``path`` is an OME-Zarr plane locator, else None.
+
+    TIFF paths (no ``#``) never import the Zarr reader.
+    """
+    if "#" not in os.fspath(path):
+        return None
+    from mcnn_infer import zarr_planes
+
+    return zarr_planes if zarr_planes.is_plane_locator(path) else None
 
 
 def _plane_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -101,7 +149,10 @@ def _plane_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def image_info(path: str | os.PathLike[str]) -> ImageInfo:
-    """Read only the header of a TIFF and return its size and bit depth."""
+    """Read only the header of a TIFF (or the metadata of an OME-Zarr plane) and return its size and bit depth."""
+    planes = _zarr_plane_module(path)
+    if planes is not None:
+        return planes.plane_info(path)
     with _open(path) as tif:
         page = _check_page(path, tif)
         height, width = _plane_shape(page.shape)
@@ -110,7 +161,13 @@ def image_info(path: str | os.PathLike[str]) -> ImageInfo:
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read one single-channel TIFF.
+    """Read one single-channel TIFF, or one plane of an OME-Zarr array.
+
+    Parameters
+    ----------
+    path : path or str
+        A TIFF file, or an OME-Zarr plane locator (``/abs/plate.zarr/B/3/0/0#t=0&c=1&z=0``,
+        see :mod:`mcnn_infer.zarr_planes`), which reads only that plane's chunks.
 
     Returns
     -------
@@ -124,23 +181,19 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         Empty, truncated or non-TIFF file; more than one channel in the file; too large;
         unsupported dtype; NaN or infinite values in a float image.
     """
+    planes = _zarr_plane_module(path)
+    if planes is not None:
+        return planes.read_plane(path)
     with _open(path) as tif:
         page = _check_page(path, tif)
         try:
             data = page.asarray()
         except Exception as exc:
-            raise ImageReadError(f"image {path} could not be decoded ({_reason(exc)})") from exc
+            raise ImageReadError(f"image {path} could not be decoded ({reason_text(exc)})") from exc
     data = data.reshape(_plane_shape(data.shape))
     if data.ndim != 2:
         raise ImageReadError(f"image {path} decoded to shape {data.shape} (expected a 2-D image)")
-    if data.dtype == np.float64:
-        data = data.astype(np.float32)
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        bad = int((~np.isfinite(data)).sum())
-        raise ImageReadError(
-            f"image {path} has {bad} NaN or infinite pixel values (expected finite intensities)"
-        )
-    return data
+    return finish_plane(path, data)
 
 
 def read_field(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
@@ -174,6 +227,7 @@ def read_field(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
     return np.stack(planes, axis=-1)
 
 
-def _reason(exc: BaseException) -> str:
+def reason_text(exc: BaseException) -> str:
+    """An exception as one short line (at most 200 characters) for an error message."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:200]

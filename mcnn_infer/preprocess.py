@@ -240,3 +240,34 @@ def preprocess_field(raw: np.ndarray, norm: Normalization, size: Sequence[int]) 
         return normalize(raw, norm)  # one pass from camera counts, no intermediate copy
     resized = area_resize(raw, size)  # a new float32 array: normalise it in place
     return normalize(resized, norm, out=resized)
+
+
+def tile_offsets(field_size: Sequence[int], tile_size: Sequence[int]) -> list[tuple[int, int]]:
+    """Top-left corners of the tiles that cover a field, evenly spaced, overlapping as needed.
+
+    Along each axis the field of ``F`` pixels gets ``ceil(F / T)`` tiles of ``T`` pixels, the
+    first at 0 and the last ending at ``F`` (e.g. 640 px in 256-px tiles: 0, 192, 384). A tile
+    as large as the field gives the single offset (0, 0). Training's tile grid (validation and
+    the exported model) and nothing else uses these offsets, so models trained on tiles score
+    every field on the same grid.
+
+    Parameters
+    ----------
+    field_size : (int, int)
+        Field (height, width) in pixels after resizing to the model's field size.
+    tile_size : (int, int)
+        Tile (height, width) in pixels, at most the field size.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(y, x)`` pixel offsets, row-major.
+    """
+    axes = []
+    for field_px, tile_px, name in zip(field_size, tile_size, ("height", "width"), strict=True):
+        field_px, tile_px = int(field_px), int(tile_px)
+        if not 1 <= tile_px <= field_px:
+            raise ConfigError(f"tile {name} {tile_px} px: expected 1 to the field {name} ({field_px} px)")
+        n = -(-field_px // tile_px)
+        axes.append([0] if n == 1 else [round(i * (field_px - tile_px) / (n - 1)) for i in range(n)])
+    return [(y, x) for y in axes[0] for x in axes[1]]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-#: Multiplicative per-channel intensity jitter range: factor in [1 - JITTER, 1 + JITTER].
-JITTER = 0.1
+from mcnn_train.recipe import INTENSITY_JITTER
+
+#: Multiplicative per-channel intensity jitter range: factor in [1 - JITTER, 1 + JITTER] (the recipe's).
+JITTER = INTENSITY_JITTER
 
 
 def augment_image(image: tf.Tensor, seed: tf.Tensor, jitter: float = JITTER) -> tf.Tensor:

@@ -146,6 +146,8 @@ def restore_checkpoint(
     try:
         status = tf.train.Checkpoint(**objects).read(str(found / PREFIX))
         status.assert_existing_objects_matched()
+        if optimizer is None:
+            status.expect_partial()  # the optimizer's slots in the file are not wanted here
     except (tf.errors.OpError, AssertionError, ValueError, IndexError, KeyError) as exc:
         reason = " ".join(str(getattr(exc, "message", exc)).split())[:300]
         raise CheckpointError(

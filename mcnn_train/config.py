@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.plates.pattern import PATTERN, compile_pattern
 from mcnn_train import recipe
 from mcnn_train.models import check_input_size, get_model_spec
 from mcnn_train.recipe import NORMALIZATIONS, PRECISION_POLICIES, VAL_SPLITS
@@ -38,7 +39,19 @@ class TrainConfig:
     model : str
         Registered architecture (``mcnn`` or ``mcnn-small``).
     size : (int, int) or None
-        Input (height, width) in pixels, multiples of 128; None = the model's default.
+        Field (height, width) in pixels every field is resized to; None = the model's default,
+        ``"native"`` = the plates' own image size (resolved by :func:`mcnn_train.trainer.train`).
+        Multiples of 128 unless ``tile`` is given.
+    tile : (int, int) or None
+        Train on random crops of this size (multiples of 128) at ``size`` and export the
+        whole-field model that averages a fixed grid of tiles (:mod:`mcnn_train.models.tiled`).
+    crops_per_field : int
+        Samples drawn from each training field per epoch (random crops when tiling).
+    balance_classes : bool
+        Draw every class equally often in each epoch.
+    preset : str or None
+        Name of the :data:`mcnn_train.recipe.PRESETS` entry the run started from (recorded only:
+        its values are already in the other fields).
     epochs : int
         Total number of epochs (a resumed run continues up to this number).
     batch_size : int
@@ -62,6 +75,9 @@ class TrainConfig:
         training set's percentiles for every plate).
     augment : bool
         Random flips, 90-degree rotations (square inputs) and per-channel intensity jitter.
+    intensity_jitter : float
+        Per-channel intensity factors drawn from [1 - j, 1 + j] when augmenting (stain and
+        illumination differences between wells the model should not read as phenotype).
     workers : int
         Local Horovod workers to start (``hcs train --workers``); 1 runs in-process. Not used
         under horovodrun / mpirun, where every process started by the launcher is one worker.
@@ -80,6 +96,9 @@ class TrainConfig:
         variables, logits and loss; the exported model is float32 either way). Kept on resume.
     layout : str or None
         Plate layout name forced for every plate; None = detect.
+    pattern : str or None
+        File-name pattern of the plates (``--pattern``, :mod:`mcnn_infer.plates.pattern`;
+        layout ``pattern``); kept on resume.
     resume : bool
         Continue from ``out/checkpoints/last``.
     """
@@ -89,7 +108,11 @@ class TrainConfig:
     labels: list[Path] = field(default_factory=list)
     data_root: Path | None = None
     model: str = recipe.MODEL
-    size: tuple[int, int] | None = None
+    size: tuple[int, int] | str | None = None
+    tile: tuple[int, int] | None = recipe.TILE
+    crops_per_field: int = recipe.CROPS_PER_FIELD
+    balance_classes: bool = recipe.BALANCE_CLASSES
+    preset: str | None = None
     epochs: int = recipe.EPOCHS
     batch_size: int = recipe.BATCH_SIZE
     lr_schedule: str = recipe.LR_SCHEDULE
@@ -102,6 +125,7 @@ class TrainConfig:
     val_fraction: float = recipe.VAL_FRACTION
     normalization: str = recipe.NORMALIZATION
     augment: bool = recipe.AUGMENT
+    intensity_jitter: float = recipe.INTENSITY_JITTER
     workers: int = recipe.WORKERS
     threads_per_worker: int | None = None
     seed: int = recipe.SEED
@@ -110,19 +134,45 @@ class TrainConfig:
     deterministic: bool = recipe.DETERMINISTIC
     precision: str = recipe.PRECISION
     layout: str | None = None
+    pattern: str | None = None
     resume: bool = False
 
     def resolved(self) -> TrainConfig:
         """A validated copy with defaults filled in; raises :class:`ConfigError` on bad values."""
         spec = get_model_spec(self.model)
+        if self.size == recipe.NATIVE_SIZE:
+            raise ConfigError(
+                "--size native is resolved from the plates' images before the run starts "
+                "(mcnn_train.trainer.train); give HxW here"
+            )
         size = tuple(int(v) for v in (self.size or spec.default_size))
         if len(size) != 2:
             raise ConfigError(f"--size {self.size!r}: expected HxW, e.g. 1024x1280")
-        check_input_size(*size)
+        tile = None if self.tile is None else tuple(int(v) for v in self.tile)
+        if tile is None:
+            check_input_size(*size)
+        else:
+            check_input_size(*tile)
+            if tile[0] > size[0] or tile[1] > size[1]:
+                raise ConfigError(
+                    f"--tile {tile[0]}x{tile[1]} is larger than the field size {size[0]}x{size[1]}; "
+                    "expected a tile that fits in the field"
+                )
+        if self.preset is not None and self.preset not in recipe.PRESETS:
+            raise ConfigError(f"preset {self.preset!r}: expected one of {', '.join(recipe.PRESETS)}")
         parse_schedule(self.lr_schedule)
+        if self.pattern is not None:
+            compile_pattern(self.pattern)
+            if self.layout not in (None, PATTERN):
+                raise ConfigError(
+                    f"--pattern {self.pattern!r} sets the layout to {PATTERN!r}, but --layout {self.layout} "
+                    "was also given (expected one of them)"
+                )
         checks = [
             (self.epochs >= 1, "epochs", self.epochs, ">= 1"),
             (self.batch_size >= 1, "batch size", self.batch_size, ">= 1"),
+            (self.crops_per_field >= 1, "crops per field", self.crops_per_field, ">= 1"),
+            (0.0 <= self.intensity_jitter < 1.0, "intensity jitter", self.intensity_jitter, "in [0, 1)"),
             (self.workers >= 1, "workers", self.workers, ">= 1"),
             (0.0 <= self.momentum < 1.0, "momentum", self.momentum, "in [0, 1)"),
             (self.weight_decay >= 0, "weight decay", self.weight_decay, ">= 0"),
@@ -171,6 +221,7 @@ class TrainConfig:
             labels=[Path(p).absolute() for p in self.labels],
             data_root=Path(self.data_root).absolute() if self.data_root else None,
             size=size,  # type: ignore[arg-type]
+            tile=tile,  # type: ignore[arg-type]
             lr_reference_batch=self.lr_reference_batch or self.batch_size,
             cache_dir=Path(self.cache_dir).absolute() if self.cache_dir else out / "cache",
         )
@@ -212,8 +263,9 @@ class TrainConfig:
                 data[key] = Path(data[key])
         for key in ("plates", "labels"):
             data[key] = [Path(p) for p in data.get(key, [])]
-        if data.get("size") is not None:
-            data["size"] = tuple(int(v) for v in data["size"])
+        for key in ("size", "tile"):
+            if isinstance(data.get(key), list):
+                data[key] = tuple(int(v) for v in data[key])
         return cls(**data)
 
     @classmethod

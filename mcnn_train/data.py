@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from mcnn_train.augment import augment_image
+from mcnn_train.augment import JITTER, augment_image
 from mcnn_train.field_cache import FieldCache
 
 
@@ -20,10 +20,39 @@ def shard(indices: np.ndarray, rank: int, size: int) -> np.ndarray:
     return np.asarray(indices, dtype=np.int64)[rank::size]
 
 
-def epoch_order(n_local: int, steps: int, batch: int, seed: int, rank: int, epoch: int) -> np.ndarray:
-    """Positions (into the worker's training shard) visited in ``epoch``: ``steps * batch`` values."""
+def epoch_order(
+    n_local: int,
+    steps: int,
+    batch: int,
+    seed: int,
+    rank: int,
+    epoch: int,
+    labels: np.ndarray | None = None,
+) -> np.ndarray:
+    """Positions (into the worker's training shard) visited in ``epoch``: ``steps * batch`` values.
+
+    Without ``labels`` every position is visited once per pass in a seeded random order
+    (passes repeat when ``steps * batch`` exceeds the shard, e.g. several crops per field).
+    With ``labels`` (int64 ``(n_local,)``) the classes are balanced: each class fills an equal
+    share of the epoch, cycling through its own shuffled positions, and the result is shuffled.
+    """
     rng = np.random.default_rng([seed, rank, epoch])
-    return rng.permutation(n_local)[: steps * batch].astype(np.int64)
+    need = steps * batch
+    if labels is None:
+        if need <= n_local:
+            return rng.permutation(n_local)[:need].astype(np.int64)
+        passes = -(-need // n_local)
+        return np.concatenate([rng.permutation(n_local) for _ in range(passes)])[:need].astype(np.int64)
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    share = np.full(classes.size, need // classes.size)
+    share[: need - share.sum()] += 1
+    parts = []
+    for cls, count in zip(classes, share, strict=True):
+        members = np.flatnonzero(labels == cls)
+        passes = -(-int(count) // members.size)
+        parts.append(np.concatenate([rng.permutation(members) for _ in range(passes)])[:count])
+    return rng.permutation(np.concatenate(parts)).astype(np.int64)
 
 
 def _load(cache: FieldCache, height: int, width: int, channels: int):
@@ -47,6 +76,9 @@ def training_dataset(
     seed: int,
     rank: int,
     augment: bool,
+    crop: tuple[int, int] | None = None,
+    balance: bool = False,
+    jitter: float = JITTER,
 ) -> tf.data.Dataset:
     """Batches for epochs ``first_epoch .. epochs-1`` in one stream (``steps`` batches per epoch).
 
@@ -66,13 +98,25 @@ def training_dataset(
         Run seed and worker rank (define the order and augmentation).
     augment : bool
         Apply :func:`mcnn_train.augment.augment_image`.
+    crop : (int, int), optional
+        Train on a random ``(height, width)`` crop of each cached field (native-resolution
+        tiles; a new crop every time a field is drawn), taken before augmentation.
+    balance : bool
+        Draw every class equally often (:func:`epoch_order` with labels).
+    jitter : float
+        Intensity jitter of the augmentation (:func:`mcnn_train.augment.augment_image`).
 
     Returns
     -------
     tf.data.Dataset
-        Elements ``(image, one_hot)``: float32 ``(batch, H, W, C)`` and float32 ``(batch, n_classes)``.
+        Elements ``(image, one_hot)``: float32 ``(batch, H, W, C)`` (``H, W`` the crop's when
+        cropping) and float32 ``(batch, n_classes)``.
     """
-    orders = [epoch_order(len(positions), steps, batch, seed, rank, e) for e in range(first_epoch, epochs)]
+    order_labels = np.asarray(labels, np.int64) if balance else None
+    orders = [
+        epoch_order(len(positions), steps, batch, seed, rank, e, order_labels)
+        for e in range(first_epoch, epochs)
+    ]
     order = np.concatenate(orders) if orders else np.zeros(0, np.int64)
     per_epoch = steps * batch
     counters = np.concatenate(
@@ -87,8 +131,12 @@ def training_dataset(
 
     def element(pos, counter):
         image = load(tf.gather(cache_index, pos))
+        image_seed = tf.stack([tf.constant(rank_seed, tf.int64), counter])
+        if crop is not None:
+            crop_seed = tf.random.experimental.stateless_fold_in(image_seed, 7)
+            image = tf.image.stateless_random_crop(image, (crop[0], crop[1], channels), crop_seed)
         if augment:
-            image = augment_image(image, tf.stack([tf.constant(rank_seed, tf.int64), counter]))
+            image = augment_image(image, image_seed, jitter)
         return image, tf.one_hot(tf.gather(label_table, pos), n_classes, dtype=tf.float32)
 
     ds = tf.data.Dataset.from_tensor_slices((order, counters))
@@ -114,3 +162,32 @@ def labelled_dataset(
         tf.one_hot(np.asarray(labels, np.int64), n_classes, dtype=tf.float32)
     ).batch(batch)
     return tf.data.Dataset.zip((inference_dataset(cache, positions, batch), labels_ds))
+
+
+def labelled_tiles_dataset(
+    cache: FieldCache,
+    positions: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    batch: int,
+    offsets: list[tuple[int, int]],
+    tile: tuple[int, int],
+) -> tf.data.Dataset:
+    """Every grid tile of the cached fields with its field's label (validation of a tile model).
+
+    The tiles are those the exported whole-field model averages
+    (:func:`mcnn_infer.preprocess.tile_offsets`). Elements ``(image, one_hot)``: float32
+    ``(<=batch, tile_h, tile_w, C)`` and ``(<=batch, n_classes)``.
+    """
+    _, height, width, channels = cache.shape
+    load = _load(cache, height, width, channels)
+    tile_h, tile_w = tile
+
+    def tiles(index, label):
+        image = load(index)
+        crops = tf.stack([image[y : y + tile_h, x : x + tile_w, :] for y, x in offsets])
+        one_hot = tf.one_hot(tf.fill([len(offsets)], label), n_classes, dtype=tf.float32)
+        return tf.data.Dataset.from_tensor_slices((crops, one_hot))
+
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(positions, np.int64), np.asarray(labels, np.int64)))
+    return ds.flat_map(tiles).batch(batch).prefetch(tf.data.AUTOTUNE)

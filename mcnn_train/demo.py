@@ -7,11 +7,13 @@
 Steps (each is a real ``hcs`` command, printed before it runs; a rerun skips every step
 whose output is complete and resumes an interrupted training or scoring run):
 
-1. ``hcs synth``: a simple-mode BBBC021-like screen, 6 MoAs x 3 compounds x 6 doses + DMSO + a
-   positive control, 4 replicate 384-well plates in two weeks (batches), 3 sites per well,
-   256x320 fields;
-2. ``hcs train``: ``mcnn-small`` at 128x128 with **2 Horovod workers** on one plate of each week
-   (validation: held-out compounds);
+1. ``hcs synth``: a simple-mode BBBC021-like screen, 6 MoAs x 3 compounds x 6 doses, 4 replicate
+   384-well plates in two weeks (batches), 3 sites per well, 256x320 fields; per plate 16 DMSO
+   and 16 positive-control wells alternating down the first and last columns (so Z' rests on
+   32 control wells and an edge effect hits both kinds alike);
+2. ``hcs train``: ``mcnn-small`` with **2 Horovod workers** on one plate of each week
+   (validation: held-out compounds), at native resolution (256x320) on random 128x128 tiles;
+   the exported model scores whole fields as the mean over a 2x3 grid of tiles;
 3. ``hcs export``: ONNX, OpenVINO FP32 and OpenVINO INT8 (NNCF, calibrated on a training plate)
    with the model card and the parity report; on a CPU with native BF16 also the BF16 check
    (``--bf16``), so ``hcs score --precision bf16`` / ``auto`` can use it;
@@ -26,9 +28,7 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from rich.rule import Rule
 
 from mcnn_infer.cpu import native_bf16
 from mcnn_infer.errors import HcsError
+from mcnn_train.cli_steps import run_step, skip_step
 
 TRAIN_PLATES = ("Week1/Week1_50001", "Week2/Week2_50003")
 SCORE_PLATES = ("Week1/Week1_50002", "Week2/Week2_50004")
@@ -45,11 +46,14 @@ SCORE_PLATES = ("Week1/Week1_50002", "Week2/Week2_50004")
 SYNTH_OPTIONS = (
     "--like simple --size 256x320 --plate-format 384 --replicates 4 --sites 3 --concentrations 6 "
     "--compounds-per-moa 3 --moas 'Actin disruptors,DNA damage,Eg5 inhibitors,Epithelial,"
-    "Microtubule stabilizers,Protein synthesis' --seed 0 --workers 2 --preview --overwrite"
+    "Microtubule stabilizers,Protein synthesis' --controls 16 --positive-controls 16 "
+    "--control-layout interleaved --seed 0 --workers 2 --preview --overwrite"
 )
 #: The recipe (mcnn_train/recipe.py): 8 images per worker and step; its schedule's rates are per
-#: 8 images and scale with the 2 workers; compound-level validation split.
-TRAIN_OPTIONS = "--model mcnn-small --size 128x128 --workers 2 --seed 0"
+#: 8 images and scale with the 2 workers; compound-level validation split. Native-resolution tiles
+#: rather than fields downscaled to 128x128: the same cost per training step, better NSC and EC50s
+#: (README "What the demo produces").
+TRAIN_OPTIONS = "--model mcnn-small --size native --tile 128x128 --workers 2"
 
 
 @dataclass(frozen=True)
@@ -79,51 +83,34 @@ class DemoPaths:
         return self.results / "report.html"
 
 
-def _hcs() -> list[str]:
-    script = Path(sys.executable).with_name("hcs")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "hcs_cli"]
+def run_demo(
+    out: str | os.PathLike[str], epochs: int = 30, console: Console | None = None, seed: int = 0
+) -> Path:
+    """Run (or resume) the demo into ``out``; return the path of the HTML report.
 
-
-def _run(console: Console, title: str, args: list[str]) -> float:
-    console.print(Rule(f"[bold]{title}"))
-    console.print("$ hcs " + " ".join(shlex.quote(a) for a in args), style="cyan", markup=False)
-    start = time.perf_counter()
-    result = subprocess.run([*_hcs(), *args], env=os.environ.copy(), check=False)
-    if result.returncode != 0:
-        raise HcsError(
-            f"demo step '{title}' failed (exit code {result.returncode}); fix the error above and rerun make demo"
-        )
-    return time.perf_counter() - start
-
-
-def _skip(console: Console, title: str, why: str) -> None:
-    console.print(Rule(f"[bold]{title}"))
-    console.print(f"[green]already done[/] ({why}); delete it to redo this step")
-
-
-def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | None = None) -> Path:
-    """Run (or resume) the demo into ``out``; return the path of the HTML report."""
+    ``seed`` is the training seed (split, weights, data order); the screen is the same for every seed.
+    """
     console = console or Console()
     paths = DemoPaths(Path(out).absolute())
     paths.root.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
     if (paths.screen / "synth.json").exists():
-        _skip(console, "1/6 synthetic screen", str(paths.screen / "synth.json"))
+        skip_step(console, "1/6 synthetic screen", str(paths.screen / "synth.json"))
     else:
-        timings["synth"] = _run(
+        timings["synth"] = run_step(
             console, "1/6 synthetic screen", ["synth", str(paths.screen), *shlex.split(SYNTH_OPTIONS)]
         )
 
     train_plates = [str(paths.screen / p) for p in TRAIN_PLATES]
     if (paths.run / "card.json").exists() and (paths.run / "model").exists():
-        _skip(console, "2/6 train (2 Horovod workers)", str(paths.run / "card.json"))
+        skip_step(console, "2/6 train (2 Horovod workers)", str(paths.run / "card.json"))
     elif (paths.run / "config.json").exists():
-        timings["train"] = _run(
+        timings["train"] = run_step(
             console, "2/6 train (2 Horovod workers), resuming", ["train", "--resume", str(paths.run)]
         )
     else:
-        timings["train"] = _run(
+        timings["train"] = run_step(
             console,
             "2/6 train (2 Horovod workers)",
             [
@@ -135,6 +122,8 @@ def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | N
                 str(paths.run),
                 "--epochs",
                 str(epochs),
+                "--seed",
+                str(seed),
                 *shlex.split(TRAIN_OPTIONS),
             ],
         )
@@ -142,9 +131,9 @@ def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | N
     bf16 = ["--bf16"] if native_bf16() else []
     label = "3/6 export ONNX + OpenVINO FP32 + INT8" + (" + BF16 check" if bf16 else "")
     if _exported(paths.model, bf16):
-        _skip(console, label, str(paths.model / "card.json"))
+        skip_step(console, label, str(paths.model / "card.json"))
     else:
-        timings["export"] = _run(
+        timings["export"] = run_step(
             console,
             label,
             [
@@ -161,9 +150,9 @@ def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | N
         )
 
     if (paths.results / "run.json").exists():
-        _skip(console, "4/6 score the held-out plates", str(paths.results / "run.json"))
+        skip_step(console, "4/6 score the held-out plates", str(paths.results / "run.json"))
     else:
-        timings["score"] = _run(
+        timings["score"] = run_step(
             console,
             "4/6 score the held-out plates",
             [
@@ -179,13 +168,13 @@ def run_demo(out: str | os.PathLike[str], epochs: int = 30, console: Console | N
             ],
         )
 
-    timings["analyze"] = _run(
+    timings["analyze"] = run_step(
         console,
         "5/6 analyse: QC, MoA calls, potency vs truth; evaluate: NSC / NSCB",
         ["analyze", str(paths.results), "--truth", str(paths.screen / "truth_compounds.csv")],
     )
-    timings["evaluate"] = _run(console, "5/6 evaluate: NSC / NSCB", ["evaluate", str(paths.results)])
-    timings["report"] = _run(
+    timings["evaluate"] = run_step(console, "5/6 evaluate: NSC / NSCB", ["evaluate", str(paths.results)])
+    timings["report"] = run_step(
         console, "6/6 HTML report", ["report", str(paths.results), "--out", str(paths.report)]
     )
 
@@ -208,10 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mcnn_train.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo-out", help="folder for everything the demo writes")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
     args = parser.parse_args(argv)
     console = Console()
     try:
-        run_demo(args.out, epochs=args.epochs, console=console)
+        run_demo(args.out, epochs=args.epochs, console=console, seed=args.seed)
     except HcsError as exc:
         console.print(f"[red]demo: {exc}[/]")
         return 2

@@ -73,15 +73,18 @@ class LabelledFields:
 
 
 def find_plate_dirs(root: Path) -> list[Path]:
-    """Folders under ``root`` that directly contain TIFF files, sorted."""
+    """Folders under ``root`` that directly contain TIFF files, and OME-Zarr plates, sorted."""
+    from mcnn_infer.plates.ome_zarr import find_plate_stores
+
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"--data {root} is not a folder: expected a BBBC021-like root with plate folders")
-    dirs = sorted(
-        {p.parent for p in root.rglob("*") if p.suffix.lower() in (".tif", ".tiff") and p.is_file()}
-    )
+    stores, _, tiffs = find_plate_stores(root)  # does not descend into Zarr stores
+    dirs = sorted({p.parent for p in tiffs} | set(stores))
     if not dirs:
-        raise ConfigError(f"--data {root} holds no .tif files: expected plate folders inside it")
+        raise ConfigError(
+            f"--data {root} holds no .tif files and no OME-Zarr plates: expected plate folders inside it"
+        )
     return dirs
 
 
@@ -100,6 +103,7 @@ def load_labelled_fields(
     layout: str | None = None,
     max_fields: int | None = None,
     seed: int = 0,
+    pattern: str | None = None,
 ) -> LabelledFields:
     """Scan plates, check their channels agree, join treatments and build labels.
 
@@ -115,6 +119,8 @@ def load_labelled_fields(
         Keep a seeded random sample of at most this many labelled fields.
     seed : int
         Seed of that sample.
+    pattern : str or None
+        File-name pattern of the plates (``--pattern``); implies layout ``pattern``.
 
     Raises
     ------
@@ -132,7 +138,7 @@ def load_labelled_fields(
     channels: list[str] | None = None
     first_plate: Path | None = None
     for plate_dir in plates:
-        scan = scan_plate(plate_dir, layout=layout)
+        scan = scan_plate(plate_dir, layout=layout, pattern=pattern)
         if channels is None:
             channels, first_plate = list(scan.channels), plate_dir
         elif list(scan.channels) != channels:

@@ -48,8 +48,42 @@ VAL_SPLIT = VAL_SPLITS[0]
 VAL_FRACTION = 0.2
 NORMALIZATION = NORMALIZATIONS[0]
 AUGMENT = True
+#: Per-channel multiplicative intensity jitter of the augmentation: factors in [1 - j, 1 + j].
+INTENSITY_JITTER = 0.1
 PRECISION = PRECISIONS[0]
 SEED = 0
+#: Native-resolution tiles: None trains and scores whole fields resized to ``size``; ``(h, w)``
+#: trains on random h x w crops of each field at ``size`` and scores the field as the mean over a
+#: fixed grid of tiles (:mod:`mcnn_train.models.tiled`).
+TILE = None
+#: Samples drawn from each training field per epoch (random crops when tiling).
+CROPS_PER_FIELD = 1
+#: Draw every class equally often (when control counts differ, e.g. 16 negative, 8 positive wells).
+BALANCE_CLASSES = False
+
+#: ``--size native``: the plates' own image size (no resizing).
+NATIVE_SIZE = "native"
+
+#: ``--preset``: named recipes for a kind of data; the options a user gives override them.
+#: ``plate-controls``: train on one or two plates' control wells (16-32 wells, 1-9 sites) and
+#: score the plate's doses: the small M-CNN on 256x256 tiles at native resolution, 24 random
+#: tiles per field and epoch, balanced classes, label smoothing 0.1 (bounded, non-saturating
+#: logits for the log-odds readout), a schedule that converges within 30 epochs.
+PRESETS: dict[str, dict[str, Any]] = {
+    "plate-controls": {
+        "model": "mcnn-small",
+        "size": NATIVE_SIZE,
+        "tile": (256, 256),
+        "crops_per_field": 24,
+        "balance_classes": True,
+        "epochs": 30,
+        "batch_size": 16,
+        "lr_schedule": "0.02;20;0.002",
+        "warmup_epochs": 2.0,
+        "label_smoothing": 0.1,
+        "val_fraction": 0.2,
+    },
+}
 
 # How a run is executed (the result does not depend on them, except for the data order).
 WORKERS = 1

@@ -156,15 +156,18 @@ def make_plan(config: TrainConfig, workers: int) -> RunPlan:
     images for the batch size.
     """
     labelled = drop_unreadable(
-        load_labelled_fields(config.plates, config.labels, config.layout, config.max_fields, config.seed)
+        load_labelled_fields(
+            config.plates, config.labels, config.layout, config.max_fields, config.seed, config.pattern
+        )
     )
     source = f"plates {[p.name for p in config.plates][:5]}{'...' if len(config.plates) > 5 else ''}"
     split = make_split(labelled.fields, config.val_split, config.val_fraction, config.seed)
     check_split(labelled.fields, split, labelled.class_names, source)
-    per_worker = len(split.train) // workers
+    per_worker = len(split.train) * config.crops_per_field // workers
     if per_worker < config.batch_size:
         raise ConfigError(
-            f"too few training images: {len(split.train)} fields in {source} give {per_worker} per worker for "
+            f"too few training images: {len(split.train)} fields x {config.crops_per_field} crops in {source} "
+            f"give {per_worker} per worker for "
             f"{workers} worker(s), fewer than the batch size {config.batch_size} (expected at least one full "
             "batch per worker; lower --batch-size or add data)"
         )

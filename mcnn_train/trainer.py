@@ -50,7 +50,8 @@ from rich.console import Console
 from mcnn_infer.atomic import write_json
 from mcnn_infer.cpu import cpu_report, require_native_bf16
 from mcnn_infer.errors import ConfigError, HcsError
-from mcnn_train import distributed
+from mcnn_infer.preprocess import tile_offsets
+from mcnn_train import distributed, recipe
 from mcnn_train.callbacks import (
     EpochRecorder,
     RichProgress,
@@ -61,12 +62,19 @@ from mcnn_train.callbacks import (
 from mcnn_train.card_builder import build_card, write_card
 from mcnn_train.checkpoints import find_checkpoint, read_state, restore_checkpoint
 from mcnn_train.config import TrainConfig
-from mcnn_train.data import inference_dataset, labelled_dataset, shard, training_dataset
+from mcnn_train.data import (
+    inference_dataset,
+    labelled_dataset,
+    labelled_tiles_dataset,
+    shard,
+    training_dataset,
+)
 from mcnn_train.evaluation import evaluate_predictions, write_evaluation
 from mcnn_train.field_cache import FieldCache
 from mcnn_train.labelled_fields import find_label_files, find_plate_dirs
 from mcnn_train.launcher import launch_local
 from mcnn_train.models import get_model_spec
+from mcnn_train.models.tiled import build_tiled_model
 from mcnn_train.recipe import build_optimizer_state, compile_for_run
 from mcnn_train.run_plan import RunPlan, make_plan
 
@@ -91,7 +99,7 @@ def train(config: TrainConfig) -> Path:
     (:func:`mcnn_train.launcher.launch_local`); under horovodrun/mpirun every process calls
     this and becomes one worker; otherwise it trains in this process.
     """
-    config = config.resolved()
+    config = _with_native_size(config).resolved()
     require_precision(config)
     config = _with_data_paths(config)
     if config.workers > 1 and not under_horovod():
@@ -166,6 +174,22 @@ def _with_data_paths(config: TrainConfig) -> TrainConfig:
     plates = config.plates or find_plate_dirs(Path(config.data_root))
     labels = config.labels or find_label_files(Path(config.data_root))
     return dataclasses.replace(config, plates=list(plates), labels=list(labels))
+
+
+def _with_native_size(config: TrainConfig) -> TrainConfig:
+    """``size="native"`` replaced by the first plate's image (height, width) in pixels."""
+    if config.size != recipe.NATIVE_SIZE:
+        return config
+    from mcnn_infer.images import image_info
+    from mcnn_infer.plates import scan_plate
+
+    plates = config.plates or (find_plate_dirs(Path(config.data_root)) if config.data_root else [])
+    if not plates:
+        raise ConfigError("--size native needs plate folders (or --data ROOT) to read the image size from")
+    scan = scan_plate(plates[0], layout=config.layout, pattern=config.pattern)
+    first = str(scan.fields.iloc[0][scan.path_columns[0]])
+    info = image_info(first)
+    return dataclasses.replace(config, size=(info.height, info.width))
 
 
 def _check_fresh_out(out: Path) -> None:
@@ -257,11 +281,13 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
     )
     train_pos = np.arange(len(train_rows), dtype=np.int64)
     val_pos = np.arange(len(train_rows), len(local_rows), dtype=np.int64)
-    steps = (len(plan.split.train) // info.size) // config.batch_size
+    steps = (len(plan.split.train) * config.crops_per_field // info.size) // config.batch_size
     global_batch = int(distributed.allreduce_sum(config.batch_size))
 
     spec = get_model_spec(config.model)
-    model = spec.build(height, width, len(plan.channels), n_classes, config.weight_decay)
+    model_h, model_w = config.tile or config.size
+    # the model trained (on whole fields, or on tiles when config.tile is set)
+    model = spec.build(model_h, model_w, len(plan.channels), n_classes, config.weight_decay)
     train_model, optimizer = compile_for_run(model, config, steps, global_batch)
     first_epoch, best_val_loss, best_epoch = 0, np.inf, None
     if config.resume:
@@ -301,8 +327,22 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
         config.seed,
         info.rank,
         config.augment,
+        crop=config.tile,
+        balance=config.balance_classes,
+        jitter=config.intensity_jitter,
     )
-    val_ds = labelled_dataset(cache, val_pos, labels_all[val_rows], n_classes, config.batch_size)
+    if config.tile is None:
+        val_ds = labelled_dataset(cache, val_pos, labels_all[val_rows], n_classes, config.batch_size)
+    else:
+        val_ds = labelled_tiles_dataset(
+            cache,
+            val_pos,
+            labels_all[val_rows],
+            n_classes,
+            config.batch_size,
+            tile_offsets(config.size, config.tile),
+            config.tile,
+        )
     try:
         if first_epoch < config.epochs:
             train_model.fit(
@@ -319,6 +359,8 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
         kept, selection = kept_checkpoint(out, len(plan.split.val))
         final = model if config.precision == "fp32" else _float32_copy(spec, model, config.weight_decay)
         restore_checkpoint(kept, final, None)
+        if config.tile is not None:  # the whole-field model: the mean over the grid of tiles
+            final = build_tiled_model(final, config.size, name=f"{config.model}_tiled")
         logits = final.predict(inference_dataset(cache, val_pos, config.batch_size), verbose=0)[0]
     except tf.errors.OpError as exc:
         raise TrainingError(
@@ -390,6 +432,13 @@ def _finish(
     summary, tables = evaluate_predictions(val_fields, logits[order], plan.class_names)
     write_evaluation(out / "eval", summary, tables)
     export_model(model, out, config.size, len(plan.channels))
+    tiling = None
+    if config.tile is not None:
+        tiling = {
+            "tile": list(config.tile),
+            "offsets": [list(o) for o in tile_offsets(config.size, config.tile)],
+            "reduce": "mean of the tiles' logits and embeddings",
+        }
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
     card = build_card(
         model_name=f"{config.model}-{out.name}",
@@ -412,6 +461,8 @@ def _finish(
             "cpu": cpu_report(),
             "selection": selection,
             "plate_normalization": {p: n.to_dict() for p, n in plan.plate_normalization.items()},
+            "tiling": tiling,
+            "wells": training_wells(plan),
         },
         metrics={"final_epoch": history[-1] if history else {}, "validation": summary},
     )
@@ -421,6 +472,20 @@ def _finish(
         f"run {out}: validation image accuracy {summary['image_accuracy']:.3f}, "
         f"treatment accuracy {summary['treatment_accuracy']:.3f} (chance {summary['chance_accuracy']:.3f})"
     )
+
+
+def training_wells(plan: RunPlan) -> dict[str, list[str]]:
+    """The ``plate/well`` keys the model trained on and was selected on (``train``, ``validation``).
+
+    Scoring marks these wells (``in_training``) so that plate QC uses only control wells the
+    model never saw.
+    """
+
+    def keys(rows: np.ndarray) -> list[str]:
+        chosen = plan.fields.iloc[np.asarray(rows, dtype=np.int64)]
+        return sorted(set((chosen["plate"].astype(str) + "/" + chosen["well"].astype(str)).tolist()))
+
+    return {"train": keys(plan.split.train), "validation": keys(plan.split.val)}
 
 
 def export_model(model: tf.keras.Model, out: Path, size: tuple[int, int], channels: int) -> None:

@@ -1,4 +1,4 @@
-"""``hcs evaluate``: NSC / NSCB 1-NN MoA accuracy and the classifier's accuracy on labelled plates."""
+"""``hcs evaluate``: NSC / NSCB 1-NN MoA accuracy, the classifier's accuracy and copairs mAP on labelled plates."""
 
 from __future__ import annotations
 
@@ -8,24 +8,62 @@ import click
 from hcs_cli.params import PROFILE_NORMALIZATION
 from rich.console import Console
 
+from mcnn_infer.analysis.mean_ap import NULL_SIZE, SEED
+
 
 @click.command("evaluate")
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @PROFILE_NORMALIZATION
+@click.option(
+    "--null-size",
+    type=click.IntRange(min=100),
+    default=NULL_SIZE,
+    show_default=True,
+    help="Permutations of the mAP null distribution (the smallest p-value is 1 / (N + 1)).",
+)
+@click.option("--seed", type=int, default=SEED, show_default=True, help="Seed of the mAP null distribution.")
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder (default RESULTS_DIR/analysis/evaluation).",
 )
-def command(results_dir, normalize, out_dir) -> None:
-    """Treatment-level MoA accuracy of RESULTS_DIR (embeddings + labelled metadata)."""
+def command(results_dir, normalize, null_size, seed, out_dir) -> None:
+    """Treatment-level MoA accuracy and mAP of RESULTS_DIR (embeddings + labelled metadata).
+
+    Writes the per-well profiles (embeddings and class probabilities, Parquet with Metadata_
+    columns), 1-NN predictions, confusion matrices, mAP tables and plots and evaluation.json.
+    """
+    from mcnn_infer.analysis.mean_ap import MapSettings
+    from mcnn_infer.analysis.metrics import METRICS
     from mcnn_infer.analysis.pipeline import evaluate_results
 
-    result = evaluate_results(results_dir, out_dir=out_dir, normalize=normalize)
-    con = Console()
-    for mode in ("nsc", "nscb", "classifier"):
-        if mode in result:
+    result = evaluate_results(
+        results_dir,
+        out_dir=out_dir,
+        normalize=normalize,
+        map_settings=MapSettings(null_size=null_size, seed=seed),
+    )
+    con = Console(highlight=False, soft_wrap=True)
+    norm = result["normalization"]
+    con.print(
+        f"profiles normalised: {norm['name']} ({norm['n_features']} of {norm['n_features_in']} "
+        "embedding features kept)",
+        markup=False,
+    )
+    for metric in METRICS:
+        entry = result.get(metric.key)
+        if entry is None:
+            continue
+        if metric.section == "map":
             con.print(
-                f"{mode.upper():<10} accuracy {result[mode]['accuracy']:.3f}  (n = {result[mode]['n_queries']})"
+                f"{metric.label}: {entry['n_retrieved']} / {entry['n_groups']} "
+                f"({entry['fraction_retrieved']:.3f}) at corrected p < {entry['threshold']}, "
+                f"mean mAP {entry['mean_map']:.3f}",
+                markup=False,
+            )
+        else:
+            con.print(
+                f"{metric.key.upper():<10} accuracy {entry['accuracy']:.3f}  (n = {entry['n_queries']})",
+                markup=False,
             )

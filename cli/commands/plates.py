@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import click
 from hcs_cli.console import make_console
+from hcs_cli.params import PLATE_PATTERN
 from rich.table import Table
 
-from mcnn_infer.plates import LAYOUTS, MANIFEST
+from mcnn_infer.plates import LAYOUT_CHOICES
 from mcnn_infer.plates.inspect import inspect_plates
 
 
 @click.command("plates")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
-    "--layout", type=click.Choice([*LAYOUTS, MANIFEST]), help="Force a layout instead of detecting it."
+    "--layout", type=click.Choice(LAYOUT_CHOICES), help="Force a layout instead of detecting it."
 )
+@PLATE_PATTERN
 @click.option(
     "--root", type=click.Path(file_okay=False, path_type=str), help="Root folder for manifest paths."
 )
 @click.option("--problems/--no-problems", default=True, help="List missing, duplicate and unusable files.")
-def command(paths: tuple[str, ...], layout: str | None, root: str | None, problems: bool) -> None:
+def command(
+    paths: tuple[str, ...], layout: str | None, pattern: str | None, root: str | None, problems: bool
+) -> None:
     """Detect the layout of plate folders (or manifest CSVs) and summarise them."""
     console = make_console()
-    report = inspect_plates(paths, layout=layout, root=root)
+    report = inspect_plates(paths, layout=layout, root=root, pattern=pattern)
     table = Table(title="Plates", header_style="bold")
     for name in ("plate", "layout", "wells", "sites", "fields", "channels", "image", "problems", "ignored"):
         table.add_column(

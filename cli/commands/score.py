@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from hcs_cli.params import PLATE_PATTERN
 from rich.console import Console
 
 from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, PRECISIONS
@@ -71,6 +72,7 @@ from mcnn_infer.scoring.shard import resolve_shard
     "--threads", type=click.IntRange(min=1), help="Inference threads (default: the runtime's choice)."
 )
 @click.option("--channel-map", help="Model channel to plate channel, e.g. DAPI=w1,Tubulin=w2,Actin=w4.")
+@PLATE_PATTERN
 @click.option(
     "--allow-bit-depth-mismatch", is_flag=True, help="Score images whose bit depth differs from the card."
 )
@@ -98,6 +100,7 @@ def command(
     workers,
     threads,
     channel_map,
+    pattern,
     allow_bit_depth_mismatch,
     overwrite,
     flush_every,
@@ -118,6 +121,7 @@ def command(
         allow_bit_depth_mismatch=allow_bit_depth_mismatch,
         overwrite=overwrite,
         flush_every=flush_every,
+        pattern=pattern,
     )
     console = None if quiet else Console(stderr=True)
     summary = score_plates(plate_dirs, out_dir, model_dir, options, resolve_shard(shard_text), console)

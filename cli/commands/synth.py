@@ -8,6 +8,7 @@ from hcs_cli.params import IMAGE_SIZE
 
 from mcnn_infer.errors import ConfigError
 from mcnn_infer.synth import MOAS, synthesize
+from mcnn_infer.synth.design import CONTROL_LAYOUTS
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -72,6 +73,13 @@ def _split(value: str | None) -> list[str] | None:
     default=4,
     show_default=True,
     help="simple mode: positive control (PC-taxol) wells per plate.",
+)
+@click.option(
+    "--control-layout",
+    type=click.Choice(CONTROL_LAYOUTS),
+    default=CONTROL_LAYOUTS[0],
+    show_default=True,
+    help="simple mode: controls fill the first / last column (columns) or alternate down both (interleaved).",
 )
 @click.option(
     "--plate-format",

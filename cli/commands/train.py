@@ -9,12 +9,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from hcs_cli.params import IMAGE_SIZE
+from hcs_cli.params import IMAGE_SIZE, PLATE_PATTERN
 
 from mcnn_infer.errors import ConfigError
-from mcnn_infer.plates import LAYOUTS, MANIFEST
+from mcnn_infer.plates import LAYOUT_CHOICES
 from mcnn_train import recipe
 from mcnn_train.models import MODELS
+
+
+class FieldSize(click.ParamType):
+    """``HxW`` in pixels, or ``native`` (the plates' own image size)."""
+
+    name = "HxW|native"
+
+    def convert(self, value, param, ctx):
+        if value == recipe.NATIVE_SIZE:
+            return value
+        return IMAGE_SIZE.convert(value, param, ctx)
+
+
+FIELD_SIZE = FieldSize()
 
 
 @click.command(
@@ -46,11 +60,35 @@ from mcnn_train.models import MODELS
 )
 @click.option("--model", type=click.Choice(list(MODELS)), help=f"Architecture (default {recipe.MODEL}).")
 @click.option(
+    "--preset",
+    type=click.Choice(list(recipe.PRESETS)),
+    help="Start from a named recipe; options given here override it. plate-controls: train on a plate's "
+    "control wells at native resolution (256x256 tiles, balanced classes) and score its doses.",
+)
+@click.option(
     "--size",
-    type=IMAGE_SIZE,
-    help="Input HxW in pixels, multiples of 128 (default: the model's, "
+    type=FIELD_SIZE,
+    help="Field HxW in pixels every field is resized to, multiples of 128 unless --tile (default: the "
+    "model's, "
     + ", ".join(f"{'x'.join(map(str, spec.default_size))} for {name}" for name, spec in MODELS.items())
-    + ").",
+    + f"); '{recipe.NATIVE_SIZE}' = the plates' own image size.",
+)
+@click.option(
+    "--tile",
+    type=IMAGE_SIZE,
+    help="Train on random HxW crops (multiples of 128) of each field at --size; the exported model "
+    "scores whole fields as the mean over a fixed grid of tiles (default: whole fields).",
+)
+@click.option(
+    "--crops-per-field",
+    type=int,
+    help=f"Samples per training field and epoch (random tiles with --tile; default {recipe.CROPS_PER_FIELD}).",
+)
+@click.option(
+    "--balance-classes/--no-balance-classes",
+    default=None,
+    help="Draw every class equally often per epoch (default "
+    f"{'on' if recipe.BALANCE_CLASSES else 'off'}).",
 )
 @click.option("--epochs", type=int, help=f"Total epochs (default {recipe.EPOCHS}; with --resume: the run's).")
 @click.option("--batch-size", type=int, help=f"Images per step per worker (default {recipe.BATCH_SIZE}).")
@@ -92,6 +130,12 @@ from mcnn_train.models import MODELS
     help=f"Flips, 90-degree rotations, intensity jitter (default {'on' if recipe.AUGMENT else 'off'}).",
 )
 @click.option(
+    "--intensity-jitter",
+    type=float,
+    help="Per-channel intensity factors in [1-j, 1+j] when augmenting "
+    f"(default {recipe.INTENSITY_JITTER:g}).",
+)
+@click.option(
     "--workers", type=int, help=f"Local Horovod workers (default {recipe.WORKERS}; with --resume: the run's)."
 )
 @click.option(
@@ -104,8 +148,9 @@ from mcnn_train.models import MODELS
 )
 @click.option("--max-fields", type=int, help="Use at most this many labelled fields (quick runs).")
 @click.option(
-    "--layout", type=click.Choice([*LAYOUTS, MANIFEST]), help="Force a plate layout instead of detecting it."
+    "--layout", type=click.Choice(LAYOUT_CHOICES), help="Force a plate layout instead of detecting it."
 )
+@PLATE_PATTERN
 @click.option(
     "--precision",
     type=click.Choice(recipe.PRECISIONS),
@@ -134,6 +179,8 @@ def command(plate_dirs, data_root, labels, out, resume_dir, nondeterministic, **
         if out is None:
             raise ConfigError("--out RUN_DIR is required (the run folder to create)")
         given = {name: value for name, value in options.items() if value is not None}
+        if "preset" in given:
+            given = {**recipe.PRESETS[given["preset"]], **given}
         if nondeterministic:
             given["deterministic"] = False
         run = train(

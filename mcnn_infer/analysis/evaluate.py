@@ -71,7 +71,8 @@ def treatment_profiles(well_profiles: pd.DataFrame, by_batch: bool = False) -> p
     return pd.concat([meta, out], axis=1).reset_index().drop(columns=["Metadata_Batch"], errors="ignore")
 
 
-def _is_negative(tp: pd.DataFrame) -> np.ndarray:
+def is_negative(tp: pd.DataFrame) -> np.ndarray:
+    """True for negative controls: role ``negative`` or compound DMSO."""
     role = tp["Metadata_Role"].astype(str).to_numpy()
     comp = tp["Metadata_Compound"].astype(str).str.upper().to_numpy()
     return (role == "negative") | (comp == "DMSO")
@@ -99,7 +100,7 @@ def nearest_neighbour_moa(tp: pd.DataFrame, mode: str) -> pd.DataFrame:
     feats = stored_emb_columns(tp)
     if not feats:
         raise AnalysisError("evaluation: treatment profiles have no emb_NNN feature columns")
-    usable = tp[tp["Metadata_MoA"].notna() & ~_is_negative(tp)].reset_index(drop=True)
+    usable = tp[tp["Metadata_MoA"].notna() & ~is_negative(tp)].reset_index(drop=True)
     x = usable[feats].to_numpy(np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     x = x / np.where(norms > 0, norms, 1.0)

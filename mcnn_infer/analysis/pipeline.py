@@ -20,14 +20,32 @@ from mcnn_infer.analysis import evaluate as ev
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.heatmaps import class_heatmap, score_heatmap
 from mcnn_infer.analysis.io import ScoringResults, read_scoring_results
+from mcnn_infer.analysis.mean_ap import MapSettings
 from mcnn_infer.analysis.metrics import METRICS, EvaluationInputs
 from mcnn_infer.analysis.moa import MIN_CONFIDENCE, call_moa, classifier_accuracy
 from mcnn_infer.analysis.potency import fold_errors, plot_dose_response, potency_table
-from mcnn_infer.analysis.profiles import NORMALIZATIONS, week_batch, well_profiles
+from mcnn_infer.analysis.profiles import (
+    profile_info,
+    resolve_normalization,
+    week_batch,
+    well_profiles,
+    write_profiles,
+)
 from mcnn_infer.analysis.qc import Z_PRIME_ACCEPT, field_qc_summary, plate_qc, plot_control_distributions
 from mcnn_infer.atomic import write_json
 from mcnn_infer.progress import progress_bar
-from mcnn_infer.results import ANALYSIS_DIRNAME, SUMMARY_NAME, prob_column
+from mcnn_infer.results import (
+    ANALYSIS_DIRNAME,
+    EVALUATION_DIRNAME,
+    EVALUATION_FILE,
+    LOGODDS_PREFIX,
+    PROB_PROFILES_FILE,
+    PROFILES_FILE,
+    SUMMARY_NAME,
+    logodds_column,
+    prob_column,
+    stored_prob_columns,
+)
 
 
 @dataclass
@@ -107,9 +125,9 @@ def write_potency(
                 grp["y"].to_numpy(float),
                 fits[key],
                 out_dir / rel,
-                title=f"{group} {key}" + (f" — P({cls})" if cls else ""),
+                title=f"{group} {key}" + (f" — {y_label} {cls}" if cls else ""),
                 x_label=x_label,
-                y_label=y_label if not cls else f"P({cls})",
+                y_label=y_label if not cls else f"{y_label} {cls}",
             )
             plots[str(key)] = rel
             bar.advance(task2)
@@ -185,6 +203,24 @@ def _mode_class(wells: pd.DataFrame, role: str, classes: list[str] | None = None
     return str(sel.mode().iloc[0]) if len(sel) else None
 
 
+def readout_column(wells: pd.DataFrame, class_name: str) -> str:
+    """The per-well potency readout of a class: ``logodds_<class>`` when scored.
+
+    The log-odds log(p / (1 - p)) is continuous where the probability saturates: with a model
+    that separates the controls well, the probabilities of most treated wells sit at 0.000 or
+    1.000 and a 4PL fit through that step is noisy. The log-odds keeps the order and the
+    spread (it is linear in the model's last layer). Results scored before the log-odds existed
+    fall back to ``prob_<class>``.
+    """
+    column = logodds_column(class_name)
+    return column if column in wells.columns else prob_column(class_name)
+
+
+def readout_label(column: str) -> str:
+    """Axis label of a readout column (``log-odds`` or ``probability``)."""
+    return "log-odds" if column.startswith(LOGODDS_PREFIX) else "probability"
+
+
 def dose_points(
     wells: pd.DataFrame, class_names: list[str], negative_class: str | None, response_class: str | None
 ) -> pd.DataFrame:
@@ -207,7 +243,7 @@ def dose_points(
                 {
                     "compound": compound,
                     "x": np.log10(grp["concentration"].to_numpy(float)),
-                    "y": grp[prob_column(cls)].to_numpy(float),
+                    "y": grp[readout_column(grp, cls)].to_numpy(float),
                     "response_class": cls,
                 }
             )
@@ -249,8 +285,9 @@ def analyze(
         Class of the score heatmaps; default ``qc_class``, else the first class.
     truth : str or Path, optional
         ``truth_compounds.csv`` of ``hcs synth``: EC50 fold-errors versus truth are reported.
-    normalize : {"none", "dmso"}
-        Normalisation of the well profiles (see :func:`mcnn_infer.analysis.profiles.well_profiles`).
+    normalize : str
+        Normalisation of the well profiles, a :data:`mcnn_infer.analysis.profiles.NORMALIZATIONS`
+        name (see :func:`mcnn_infer.analysis.profiles.normalize_profiles`).
     min_confidence : float
         MoA calls below this mean probability are marked uncertain.
     batch_of : callable
@@ -267,8 +304,7 @@ def analyze(
     _class_or_error(qc_class, classes, "--qc-class")
     _class_or_error(response_class, classes, "--response-class")
     _class_or_error(heatmap_class, classes, "--heatmap-class")
-    if normalize not in NORMALIZATIONS:
-        raise AnalysisError(f"--normalize {normalize!r}; expected one of {list(NORMALIZATIONS)}")
+    resolve_normalization(normalize)
     truth_df = read_truth(truth) if truth is not None else None
     wells = res.wells
     summary: dict[str, Any] = {
@@ -286,6 +322,8 @@ def analyze(
     if res.has_treatments and qc_class is None:
         qc_class = _mode_class(wells, "positive", classes)
     if res.has_treatments and qc_class is not None:
+        # Z' on the class probability (the hit-calling score, bounded in [0, 1]) of held-out controls;
+        # potency below on the log-odds, which keeps changing with dose where the probability saturates
         summary["qc"] = write_qc(wells, prob_column(qc_class), out)
     else:
         summary["notes"].append("Plate QC skipped: no positive / negative control wells in the metadata.")
@@ -314,7 +352,7 @@ def analyze(
                 group="compound",
                 x_is_log10_conc=True,
                 x_label="log10 concentration (µM)",
-                y_label="class probability",
+                y_label=readout_label(readout_column(wells, str(points["response_class"].iloc[0]))),
                 truth=truth_df,
             )
         if res.has_labels:
@@ -322,18 +360,15 @@ def analyze(
     else:
         summary["notes"].append("MoA calls and potency skipped: the wells have no treatment metadata.")
     if res.embeddings is not None:
-        profiles = well_profiles(
-            res.embeddings, wells if res.has_treatments else None, normalize=normalize, batch_of=batch_of
-        )
-        atomic.write_table(profiles, out / "profiles.parquet")
-        summary["profiles"] = {
-            "table": "profiles.parquet",
-            "normalize": normalize,
-            "n_wells": len(profiles),
-        }
+        profiles, prob_profiles, entry = write_well_profiles(res, out, normalize=normalize, batch_of=batch_of)
+        summary["profiles"] = entry
         if res.has_labels:
             summary["evaluation"] = run_evaluation(
-                profiles, out / "evaluation", calls=calls if res.has_treatments else None
+                profiles,
+                out / EVALUATION_DIRNAME,
+                calls=calls if res.has_treatments else None,
+                prob_profiles=prob_profiles,
+                profile_files={k: f"../{v}" if k.endswith("table") else v for k, v in entry.items()},
             )
     write_json(out / SUMMARY_NAME, summary)
     return AnalysisResult(out, summary)
@@ -358,27 +393,136 @@ def _write_heatmaps(res: ScoringResults, out: Path, score_class: str) -> list[di
     return items
 
 
-def run_evaluation(profiles: pd.DataFrame, out_dir: Path, calls: pd.DataFrame | None = None) -> dict:
-    """Every metric of :data:`mcnn_infer.analysis.metrics.METRICS` (NSC / NSCB 1-NN accuracy, the
-    classifier's accuracy from ``calls``) with confusion matrices CSV + PNG.
+def _prob_source(res: ScoringResults) -> tuple[pd.DataFrame, str]:
+    """Per-field class probabilities (``fields.parquet``) when stored, else the well table's."""
+    if res.fields is not None and stored_prob_columns(res.fields):
+        return res.fields, "fields"
+    return res.wells, "wells"
+
+
+def write_well_profiles(
+    res: ScoringResults,
+    out_dir: Path,
+    *,
+    normalize: str = "none",
+    batch_of: Callable[[str], str] = week_batch,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Build, normalise and write the per-well profiles of the embeddings and of the class probabilities.
+
+    Parameters
+    ----------
+    res : ScoringResults
+        A results folder with ``embeddings.parquet``.
+    out_dir : Path
+        Where ``profiles.parquet`` (embeddings) and ``profiles_probabilities.parquet`` go.
+    normalize : str
+        A :data:`mcnn_infer.analysis.profiles.NORMALIZATIONS` name or alias.
+    batch_of : callable
+        Plate name -> batch.
+
+    Returns
+    -------
+    tuple
+        ``(embedding profiles, probability profiles, summary entry)``; the entry names the files,
+        the normalisation and the features kept.
+    """
+    wells = res.wells if res.has_treatments else None
+    profiles = well_profiles(res.embeddings, wells, normalize=normalize, batch_of=batch_of)
+    prob_table, prob_source = _prob_source(res)
+    prob_profiles = well_profiles(
+        prob_table,
+        wells,
+        features=stored_prob_columns(prob_table),
+        normalize=normalize,
+        batch_of=batch_of,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_profiles(profiles, out_dir / PROFILES_FILE, features="embeddings", source="embeddings")
+    write_profiles(prob_profiles, out_dir / PROB_PROFILES_FILE, features="probabilities", source=prob_source)
+    info, prob_info = profile_info(profiles), profile_info(prob_profiles)
+    entry = {
+        "table": PROFILES_FILE,
+        "probabilities_table": PROB_PROFILES_FILE,
+        "normalize": info["normalization"],
+        "normalize_description": info["description"],
+        "n_wells": len(profiles),
+        "n_features": info["n_features"],
+        "n_features_in": info["n_features_in"],
+        "n_probability_features": prob_info["n_features"],
+        "probabilities_from": prob_source,
+    }
+    return profiles, prob_profiles, entry
+
+
+def _normalization_record(profiles: pd.DataFrame) -> dict[str, Any]:
+    info = profile_info(profiles)
+    dropped = info.get("dropped_features", {})
+    return {
+        "name": info.get("normalization", "none"),
+        "description": info.get("description", ""),
+        "reference": info.get("reference"),
+        "n_features_in": info.get("n_features_in"),
+        "n_features": info.get("n_features"),
+        "n_features_dropped": {step: len(names) for step, names in dropped.items()},
+        **({"spherize": info["spherize"]} if "spherize" in info else {}),
+    }
+
+
+def run_evaluation(
+    profiles: pd.DataFrame,
+    out_dir: Path,
+    calls: pd.DataFrame | None = None,
+    *,
+    prob_profiles: pd.DataFrame | None = None,
+    map_settings: MapSettings | None = None,
+    profile_files: dict[str, Any] | None = None,
+) -> dict:
+    """Every metric of :data:`mcnn_infer.analysis.metrics.METRICS`: NSC / NSCB 1-NN accuracy, the
+    classifier's accuracy from ``calls`` (confusion matrices CSV + PNG) and copairs mAP of
+    phenotypic activity and consistency on both feature sets (tables CSV + Parquet, PNG).
 
     Parameters
     ----------
     profiles : pandas.DataFrame
-        Well profiles (:func:`mcnn_infer.analysis.profiles.well_profiles`) with MoA labels.
+        Well profiles of the embeddings (:func:`mcnn_infer.analysis.profiles.well_profiles`) with MoA labels.
     out_dir : Path
-        Folder for ``nn_predictions_<metric>.csv``, ``confusion_<metric>.csv|png``, ``evaluation.json``.
+        Folder for ``nn_predictions_<metric>.csv``, ``confusion_<metric>.csv|png``,
+        ``map_<kind>_<features>.csv|png``, ``ap_<kind>_<features>.parquet`` and ``evaluation.json``.
     calls : pandas.DataFrame, optional
         MoA calls (:func:`mcnn_infer.analysis.moa.call_moa`) for the classifier's own accuracy.
+    prob_profiles : pandas.DataFrame, optional
+        Well profiles of the class probabilities; without them mAP is computed on the embeddings only.
+    map_settings : MapSettings, optional
+        Null size, seed and threshold of mAP; default :class:`MapSettings` ().
+    profile_files : dict, optional
+        The profile files the metrics were computed from (:func:`write_well_profiles`' entry),
+        recorded as ``profiles``.
 
     Returns
     -------
     dict
-        ``{"n_treatments": ..., "files": {...}, "nsc": {...}, "nscb": {...}, "classifier": {...}}``.
+        ``{"n_treatments", "normalization", "map_settings", "profiles", "files": {...},
+        "<metric key>": {<score name>: ..., "n_queries": ..., ...}}`` for every metric computed.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    inputs = EvaluationInputs(ev.treatment_profiles(profiles), profiles, calls)
-    result: dict[str, Any] = {"n_treatments": len(inputs.treatment_profiles), "files": {}}
+    settings = map_settings or MapSettings()
+    inputs = EvaluationInputs(
+        ev.treatment_profiles(profiles), profiles, calls, prob_profiles=prob_profiles, map_settings=settings
+    )
+    result: dict[str, Any] = {
+        "n_treatments": len(inputs.treatment_profiles),
+        "normalization": {
+            **_normalization_record(profiles),
+            **({"probabilities": _normalization_record(prob_profiles)} if prob_profiles is not None else {}),
+        },
+        "map_settings": {
+            "null_size": settings.null_size,
+            "seed": settings.seed,
+            "threshold": settings.threshold,
+        },
+        **({"profiles": profile_files} if profile_files is not None else {}),
+        "files": {},
+    }
     for metric in METRICS:
         outcome = metric.compute(inputs)
         if outcome is None:
@@ -387,13 +531,24 @@ def run_evaluation(profiles: pd.DataFrame, out_dir: Path, calls: pd.DataFrame | 
         if outcome.predictions is not None:
             files["predictions"] = f"{outcome.predictions_prefix}{metric.key}.csv"
             atomic.write_table(outcome.predictions, out_dir / files["predictions"])
-        files["confusion_csv"] = f"confusion_{metric.key}.csv"
-        files["confusion_png"] = f"confusion_{metric.key}.png"
-        atomic.write_table(outcome.confusion.reset_index(), out_dir / files["confusion_csv"])
-        ev.plot_confusion(outcome.confusion, out_dir / files["confusion_png"], outcome.plot_title)
-        result[metric.key] = {"accuracy": outcome.accuracy, "n_queries": outcome.n_queries, **outcome.record}
+        for name, table in outcome.tables.items():
+            files[Path(name).stem] = name
+            atomic.write_table(table, out_dir / name)
+        if outcome.confusion is not None:
+            files["confusion_csv"] = f"confusion_{metric.key}.csv"
+            files["confusion_png"] = f"confusion_{metric.key}.png"
+            atomic.write_table(outcome.confusion.reset_index(), out_dir / files["confusion_csv"])
+            ev.plot_confusion(outcome.confusion, out_dir / files["confusion_png"], outcome.plot_title)
+        if outcome.plot is not None:
+            files["png"] = f"{metric.key}.png"
+            outcome.plot(out_dir / files["png"])
+        result[metric.key] = {
+            metric.score_name: outcome.score,
+            "n_queries": outcome.n_queries,
+            **outcome.record,
+        }
         result["files"][metric.key] = files
-    write_json(out_dir / "evaluation.json", result)
+    write_json(out_dir / EVALUATION_FILE, result)
     return result
 
 
@@ -402,12 +557,29 @@ def evaluate_results(
     *,
     out_dir: str | Path | None = None,
     normalize: str = "none",
+    map_settings: MapSettings | None = None,
     batch_of: Callable[[str], str] = week_batch,
 ) -> dict:
-    """``hcs evaluate``: NSC / NSCB and classifier accuracy of a labelled results folder.
+    """``hcs evaluate``: NSC / NSCB, classifier accuracy and mAP of a labelled results folder.
 
-    Needs ``embeddings.parquet`` and wells with ``moa`` labels. Writes to
-    ``out_dir`` (default ``results_dir/analysis/evaluation``) and returns the evaluation dict.
+    Parameters
+    ----------
+    results_dir : str or Path
+        A results folder with ``embeddings.parquet`` and wells with ``moa`` labels.
+    out_dir : str or Path, optional
+        Output folder; default ``results_dir/analysis/evaluation``. The well profiles
+        (``profiles.parquet``, ``profiles_probabilities.parquet``) are written there too.
+    normalize : str
+        A :data:`mcnn_infer.analysis.profiles.NORMALIZATIONS` name or alias.
+    map_settings : MapSettings, optional
+        Null size, seed and threshold of mAP.
+    batch_of : callable
+        Plate name -> batch, for NSCB.
+
+    Returns
+    -------
+    dict
+        The evaluation, as written to ``evaluation.json``.
     """
     res = read_scoring_results(results_dir)
     if res.embeddings is None:
@@ -419,7 +591,15 @@ def evaluate_results(
             f"{res.root / 'wells.parquet'}: no MoA labels (columns compound, concentration, role, moa); "
             "expected plates scored with labelled metadata"
         )
-    out = Path(out_dir) if out_dir is not None else res.root / ANALYSIS_DIRNAME / "evaluation"
-    profiles = well_profiles(res.embeddings, res.wells, normalize=normalize, batch_of=batch_of)
+    resolve_normalization(normalize)
+    out = Path(out_dir) if out_dir is not None else res.root / ANALYSIS_DIRNAME / EVALUATION_DIRNAME
+    profiles, prob_profiles, entry = write_well_profiles(res, out, normalize=normalize, batch_of=batch_of)
     calls = call_moa(res.wells, res.class_names, treatments=res.treatments)
-    return run_evaluation(profiles, out, calls=calls)
+    return run_evaluation(
+        profiles,
+        out,
+        calls=calls,
+        prob_profiles=prob_profiles,
+        map_settings=map_settings,
+        profile_files=entry,
+    )

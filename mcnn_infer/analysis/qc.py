@@ -7,6 +7,12 @@ negative control wells:
 
 A plate is accepted when Z' >= 0.5, the usual screening acceptance line.
 
+Z' is a property of the assay read out by a model, so it is computed only on control wells the
+model did not train on: wells flagged ``in_training`` (the model card's training and validation
+wells) are left out, and a plate whose controls were all used in training gets no Z' (an
+in-sample Z' is never reported as QC). ``qc_plates.csv`` says how many control wells were used
+and how many were left out.
+
 The image-QC measures of single fields are computed while scoring
 (:mod:`mcnn_infer.image_qc`); :func:`field_qc_summary` lists the fields they flagged.
 """
@@ -17,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mcnn_infer.analysis.errors import AnalysisError
+from mcnn_infer.results import IN_TRAINING
 
 Z_PRIME_ACCEPT = 0.5
 
@@ -60,8 +67,9 @@ def plate_qc(wells: pd.DataFrame, score_column: str, threshold: float = Z_PRIME_
     Returns
     -------
     pandas.DataFrame
-        One row per plate: ``plate, score, n_neg, n_pos, mean_neg, sd_neg, mean_pos, sd_pos,
-        z_prime, passed, flag`` (``flag`` is '' or a short reason).
+        One row per plate: ``plate, score, controls, n_neg, n_pos, n_trained_excluded, mean_neg,
+        sd_neg, mean_pos, sd_pos, z_prime, passed, flag`` (``flag`` is '' or a short reason;
+        ``controls`` is ``held out`` when the model trained on none of the control wells used).
     """
     for col in ("plate", "role", score_column):
         if col not in wells.columns:
@@ -70,10 +78,24 @@ def plate_qc(wells: pd.DataFrame, score_column: str, threshold: float = Z_PRIME_
             )
     rows = []
     for plate, grp in wells.groupby("plate", sort=True):
+        controls = grp["role"].isin(["positive", "negative"])
+        trained = (
+            grp[IN_TRAINING].fillna(False).astype(bool)
+            if IN_TRAINING in grp.columns
+            else pd.Series(False, index=grp.index)
+        )
+        n_excluded = int((controls & trained).sum())
+        grp = grp[~trained]
         pos = grp.loc[grp["role"] == "positive", score_column].to_numpy(float)
         neg = grp.loc[grp["role"] == "negative", score_column].to_numpy(float)
         zp = z_prime(pos, neg)
-        if pos.size < 2 or neg.size < 2:
+        if n_excluded and (pos.size < 2 or neg.size < 2):
+            zp = float("nan")
+            flag = (
+                f"no Z': the model trained on {n_excluded} of this plate's control wells and too few held-out "
+                f"controls remain ({pos.size} positive, {neg.size} negative; need 2 each)"
+            )
+        elif pos.size < 2 or neg.size < 2:
             flag = f"too few controls ({pos.size} positive, {neg.size} negative; need 2 each)"
         elif not np.isfinite(zp):
             flag = "controls have equal means"
@@ -85,8 +107,10 @@ def plate_qc(wells: pd.DataFrame, score_column: str, threshold: float = Z_PRIME_
             {
                 "plate": plate,
                 "score": score_column,
+                "controls": "held out" if n_excluded else "all (the model trained on none)",
                 "n_neg": int(neg.size),
                 "n_pos": int(pos.size),
+                "n_trained_excluded": n_excluded,
                 "mean_neg": float(np.mean(neg)) if neg.size else np.nan,
                 "sd_neg": float(np.std(neg, ddof=1)) if neg.size > 1 else np.nan,
                 "mean_pos": float(np.mean(pos)) if pos.size else np.nan,
@@ -147,11 +171,23 @@ def plot_control_distributions(wells: pd.DataFrame, score_column: str, path, tit
     rng = np.random.default_rng(0)
     for ax, plate in zip(axes[0], plates, strict=True):
         grp = wells[wells["plate"] == plate]
+        trained = (
+            grp[IN_TRAINING].fillna(False).astype(bool).to_numpy()
+            if IN_TRAINING in grp.columns
+            else np.zeros(len(grp), bool)
+        )
         for i, role in enumerate(("negative", "treated", "positive")):
-            v = grp.loc[grp["role"] == role, score_column].to_numpy(float)
+            is_role = (grp["role"] == role).to_numpy()
+            v = grp.loc[is_role & ~trained, score_column].to_numpy(float)
             if v.size:
                 ax.scatter(i + rng.uniform(-0.15, 0.15, v.size), v, s=10, color=colours[role], alpha=0.7)
                 ax.hlines(np.mean(v), i - 0.3, i + 0.3, color="black", linewidth=1.5)
+            seen = grp.loc[is_role & trained, score_column].to_numpy(float)
+            if seen.size:  # wells the model trained on: shown hollow, not part of the mean or Z'
+                ax.scatter(
+                    i + rng.uniform(-0.15, 0.15, seen.size), seen, s=12, facecolors="none",
+                    edgecolors=colours[role], alpha=0.6, label="trained on (not in Z')" if i != 1 else None,
+                )
         ax.set_xticks(range(3))
         ax.set_xticklabels(["neg", "treated", "pos"], fontsize=8)
         ax.set_title(str(plate), fontsize=9)

@@ -19,12 +19,17 @@ class PlatesReport:
     problems: pd.DataFrame
 
 
-def inspect_plates(paths: Sequence[str], layout: str | None = None, root: str | None = None) -> PlatesReport:
-    """Scan each path (plate folder or manifest) and summarise its plates."""
+def inspect_plates(
+    paths: Sequence[str], layout: str | None = None, root: str | None = None, pattern: str | None = None
+) -> PlatesReport:
+    """Scan each path (plate folder or manifest) and summarise its plates.
+
+    ``layout``, ``root`` and ``pattern`` are passed to :func:`mcnn_infer.plates.scan_plate`.
+    """
     summaries: list[PlateSummary] = []
     problems = [pd.DataFrame(columns=PROBLEM_COLUMNS)]
     for path in paths:
-        scan = scan_plate(path, layout=layout, root=root)
+        scan = scan_plate(path, layout=layout, root=root, pattern=pattern)
         summaries.extend(summarize(scan))
         problems.append(scan.problems)
     frames = [p for p in problems if len(p)]

@@ -19,16 +19,24 @@ import pandas as pd
 from mcnn_infer.errors import ChannelMismatchError, LayoutError, PlateError
 from mcnn_infer.images import IMAGE_SUFFIXES
 from mcnn_infer.plates.base import ChannelFile
+from mcnn_infer.plates.cellomics import CellomicsLayout
 from mcnn_infer.plates.harmony import HarmonyLayout
 from mcnn_infer.plates.manifest import EXAMPLE as MANIFEST_EXAMPLE
 from mcnn_infer.plates.manifest import is_manifest, read_manifest
 from mcnn_infer.plates.metaxpress import MetaXpressLayout
+from mcnn_infer.plates.ome_zarr import OME_ZARR, looks_like_ome_zarr, read_ome_zarr
+from mcnn_infer.plates.pattern import PATTERN, PatternLayout
 from mcnn_infer.plates.sbs import SbsLayout
 from mcnn_infer.wells import row_index, split_well
 
 #: Folder layouts by name, tried in this order by the detector.
-LAYOUTS = {layout.name: layout for layout in (MetaXpressLayout(), SbsLayout(), HarmonyLayout())}
+LAYOUTS = {
+    layout.name: layout for layout in (MetaXpressLayout(), SbsLayout(), HarmonyLayout(), CellomicsLayout())
+}
 MANIFEST = "manifest"
+#: Every ``--layout`` choice: the file-name layouts, OME-Zarr plate stores (not a file-name
+#: pattern: scanned by :mod:`mcnn_infer.plates.ome_zarr`) and manifest CSVs.
+LAYOUT_CHOICES = [*LAYOUTS, OME_ZARR, MANIFEST]
 KEY_COLUMNS = ["plate", "well", "row", "col", "site", "timepoint", "plane"]
 PROBLEM_COLUMNS = ["plate", "well", "site", "path", "problem"]
 
@@ -40,7 +48,8 @@ class PlateScan:
     Attributes
     ----------
     layout : str
-        Layout that matched (``metaxpress``, ``sbs``, ``harmony`` or ``manifest``).
+        Layout that matched (a key of :data:`LAYOUTS`, ``ome-zarr``, ``manifest``, or ``pattern`` for
+        ``--pattern``).
     source : Path
         The folder or manifest scanned.
     channels : list of str
@@ -86,6 +95,7 @@ def scan_plate(
     channels: Sequence[str] | None = None,
     root: str | os.PathLike[str] | None = None,
     plates: Sequence[str] | None = None,
+    pattern: str | None = None,
 ) -> PlateScan:
     """Find the fields of a plate folder or a LoadData-style manifest CSV.
 
@@ -95,7 +105,9 @@ def scan_plate(
         A plate folder (searched recursively; several plate folders below it give several
         plates) or a manifest CSV.
     layout : str, optional
-        Force a layout (one of :data:`LAYOUTS` or ``manifest``) instead of detecting it.
+        Force a layout (one of :data:`LAYOUT_CHOICES`) instead of detecting it. A ``*.zarr`` store, or
+        a folder holding OME-Zarr plates and no TIFFs, is read as ``ome-zarr``
+        (:mod:`mcnn_infer.plates.ome_zarr`; paths are then plane locators).
     channels : sequence of str, optional
         Channel keys to use, in this order (default: all channels found, in the layout's
         declared order). Files of other channels are listed in ``ignored``.
@@ -103,17 +115,22 @@ def scan_plate(
         For a manifest: the folder its paths are relative to (default: the CSV's folder).
     plates : sequence of str, optional
         Keep only these plates.
+    pattern : str, optional
+        A file-name regular expression (``--pattern``; see :mod:`mcnn_infer.plates.pattern`) for a
+        plate folder of an instrument without a layout; implies layout ``pattern``.
 
     Raises
     ------
     PlateError
         The path does not exist, holds no image files, or no field is complete.
     LayoutError
-        No known layout matches the file names (the message lists the layouts tried).
+        No known layout matches the file names (the message lists the layouts tried), or a bad
+        ``pattern`` or one given with another layout.
     """
     source = Path(os.path.abspath(path))
     if not source.exists():
         raise PlateError(f"plate path {source} does not exist (expected a plate folder or a manifest CSV)")
+    forced = _pattern_layout(pattern, layout, source)
     if layout == MANIFEST or (layout is None and source.is_file()):
         if not is_manifest(source):
             raise LayoutError(
@@ -124,14 +141,17 @@ def scan_plate(
             source, Path(root) if root else None, list(plates) if plates else None
         )
         return _build(MANIFEST, source, files, problems, [], list(channels) if channels else declared)
-    if layout is not None and layout not in LAYOUTS:
-        raise LayoutError(f"unknown layout {layout!r} (expected one of {', '.join([*LAYOUTS, MANIFEST])})")
+    if forced is None and (layout == OME_ZARR or (layout is None and looks_like_ome_zarr(source))):
+        declared, files, problems, ignored = read_ome_zarr(source, list(plates) if plates else None)
+        return _build(OME_ZARR, source, files, problems, ignored, list(channels) if channels else declared)
+    if layout is not None and layout not in LAYOUTS and forced is None:
+        raise LayoutError(f"unknown layout {layout!r} (expected one of {', '.join(LAYOUT_CHOICES)})")
 
     images, others = _list_files(source)
     ignored = [{"path": str(p), "reason": "not a TIFF image"} for p in others]
     if not images:
         raise PlateError(f"plate folder {source} holds no image files (expected .tif/.tiff files below it)")
-    chosen = LAYOUTS[layout] if layout else _detect(source, images)
+    chosen = forced or (LAYOUTS[layout] if layout else _detect(source, images))
     files: list[ChannelFile] = []
     problems: list[dict] = []
     root_resolved = source.resolve()
@@ -162,6 +182,24 @@ def scan_plate(
         files = [f for f in files if f.plate in set(plates)]
     order = list(channels) if channels else chosen.channel_order({f.channel for f in files})
     return _build(chosen.name, source, files, problems, ignored, order)
+
+
+def _pattern_layout(pattern: str | None, layout: str | None, source: Path) -> PatternLayout | None:
+    """The layout of ``--pattern`` (None without one); refuses it with another layout or a manifest."""
+    if pattern is None:
+        if layout == PATTERN:
+            raise LayoutError(f"layout {PATTERN!r} needs a file-name pattern (expected --pattern REGEX)")
+        return None
+    if layout not in (None, PATTERN):
+        raise LayoutError(
+            f"--pattern {pattern!r} sets the layout to {PATTERN!r}, but layout {layout!r} was also given "
+            "(expected one of --pattern and --layout)"
+        )
+    if source.is_file():
+        raise LayoutError(
+            f"--pattern names files in a plate folder, but {source} is a file (expected a folder)"
+        )
+    return PatternLayout(pattern)
 
 
 def _list_files(folder: Path) -> tuple[list[Path], list[Path]]:

@@ -18,10 +18,12 @@ import pandas as pd
 from mcnn_infer import atomic
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.metrics import METRICS
-from mcnn_infer.results import ANALYSIS_DIRNAME, SUMMARY_NAME
+from mcnn_infer.results import ANALYSIS_DIRNAME, EVALUATION_DIRNAME, EVALUATION_FILE, SUMMARY_NAME
 
 REPORT_NAME = "report.html"
-SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "evaluation")
+SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "evaluation", "map")
+#: Sections of model-score analyses only (not of the classical translocation readout).
+_MODEL_ONLY = ("moa", "evaluation", "map")
 _MAX_ROWS = 500
 
 
@@ -68,7 +70,7 @@ def _fmt(v: Any) -> str:
     )
 
 
-def _summary(s: dict) -> str:
+def _summary(s: dict, root: Path) -> str:
     items = [
         ("analysis", "model scores" if s.get("kind") == "model" else "classical translocation readout"),
         ("source", s.get("source")),
@@ -85,13 +87,33 @@ def _summary(s: dict) -> str:
         items.append(("plates passing Z' ≥ 0.5", f"{passed} / {len(plates)}"))
     if s.get("potency"):
         items.append(("trusted EC50 fits", f"{s['potency']['n_trusted']} / {s['potency']['n_fits']}"))
-    if s.get("evaluation"):
-        e = s["evaluation"]
+    e = _load_evaluation(s, root)
+    if e and "nsc" in e and "nscb" in e:
         items.append(
             ("1-NN MoA accuracy NSC / NSCB", f"{_fmt(e['nsc']['accuracy'])} / {_fmt(e['nscb']['accuracy'])}")
         )
+    if e and "map_activity_embeddings" in e:
+        parts = [
+            f"{_retrieved(e[key])} ({features})"
+            for key, features in (
+                ("map_activity_embeddings", "embeddings"),
+                ("map_activity_probabilities", "probabilities"),
+            )
+            if key in e
+        ]
+        items.append(("treatments retrieved vs DMSO (mAP)", ", ".join(parts)))
     notes = "".join(f'<p class="note">{_esc(n)}</p>' for n in s.get("notes", []))
     return _kv(items) + notes
+
+
+def _controls_used(row) -> str:
+    """Which control wells a plate's Z' comes from (held out from the model's training, or all)."""
+    if not hasattr(row, "n_trained_excluded"):
+        return ""
+    held = f" from {row.n_neg} negative and {row.n_pos} positive control wells"
+    if int(row.n_trained_excluded):
+        return held + f" the model did not train on ({row.n_trained_excluded} trained-on controls left out)"
+    return held + " (the model trained on none of this plate's wells)"
 
 
 def _qc(s: dict, root: Path) -> str:
@@ -101,7 +123,8 @@ def _qc(s: dict, root: Path) -> str:
     df = pd.read_csv(root / qc["table"])
     verdict = "".join(
         f'<p>{_esc(r.plate)}: Z\' = <span class="{"ok" if r.passed else "bad"}">{_fmt(float(r.z_prime))}</span>'
-        f" {'(accepted)' if r.passed else '(below 0.5: ' + _esc(r.flag) + ')'}</p>"
+        f" {'(accepted)' if r.passed else '(not accepted: ' + _esc(r.flag) + ')'}"
+        f"{_controls_used(r)}</p>"
         for r in df.itertuples()
     )
     parts = [
@@ -183,8 +206,8 @@ def _potency(s: dict, root: Path) -> str:
         if c in df.columns
     ]
     parts = [
-        f'<p class="note">4-parameter logistic fit per {_esc(pot["group"])} on {_esc(pot["x_label"])}; '
-        "EC50 with 95% confidence interval. Flags: too_few_points, fit_failed, no_plateau, no_response, "
+        f'<p class="note">4-parameter logistic fit per {_esc(pot["group"])} of the {_esc(pot.get("y_label", "response"))} '
+        f'on {_esc(pot["x_label"])}; EC50 with 95% confidence interval. Flags: too_few_points, fit_failed, no_plateau, no_response, '
         "non_monotone, ci_too_wide.</p>",
         _table(df[cols]),
     ]
@@ -200,23 +223,104 @@ def _potency(s: dict, root: Path) -> str:
     return "\n".join(parts)
 
 
+def _retrieved(entry: dict) -> str:
+    return f"{entry['n_retrieved']} / {entry['n_groups']} ({_fmt(entry['fraction_retrieved'])})"
+
+
+def _load_evaluation(s: dict, root: Path) -> dict | None:
+    """The evaluation the report shows: ``evaluation/evaluation.json`` (rewritten by a later
+    ``hcs evaluate``, like the figures beside it) when present, else the summary's copy."""
+    path = root / EVALUATION_DIRNAME / EVALUATION_FILE
+    if s.get("evaluation") and path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise AnalysisError(f"{path}: invalid JSON ({exc}); re-run hcs evaluate or hcs analyze") from exc
+    return s.get("evaluation")
+
+
+def _normalization(e: dict) -> str:
+    norm = e.get("normalization")
+    if not norm:
+        return '<p class="note">Profiles: per-well median embeddings (normalisation not recorded).</p>'
+    dropped = sum((norm.get("n_features_dropped") or {}).values())
+    kept = (
+        f"; {norm['n_features']} of {norm['n_features_in']} embedding features kept"
+        + (f" ({dropped} without spread over the DMSO wells dropped)" if dropped else "")
+        if norm.get("n_features_in") is not None
+        else ""
+    )
+    return (
+        f'<p class="note">Profiles normalised: <b>{_esc(norm["name"])}</b> — '
+        f"{_esc(norm.get('description', ''))}{_esc(kept)}.</p>"
+    )
+
+
 def _evaluation(s: dict, root: Path) -> str:
-    e = s.get("evaluation")
+    e = _load_evaluation(s, root)
     if not e:
         return '<p class="note">No MoA labels or embeddings: evaluation not run.</p>'
     rows = [("treatments", e["n_treatments"])]
     for metric in METRICS:
-        if metric.key in e:
-            rows.append(
-                (metric.label, f"{_fmt(e[metric.key]['accuracy'])} (n = {e[metric.key]['n_queries']})")
-            )
+        if metric.section == "evaluation" and metric.key in e:
+            entry = e[metric.key]
+            rows.append((metric.label, f"{_fmt(entry[metric.score_name])} (n = {entry['n_queries']})"))
     figs = "".join(
-        _img(root / "evaluation" / f["confusion_png"], f"confusion matrix: {mode}")
+        _img(root / EVALUATION_DIRNAME / f["confusion_png"], f"confusion matrix: {mode}")
         for mode, f in e["files"].items()
+        if "confusion_png" in f
     )
     return (
         '<p class="note">Treatment-level MoA accuracy as in Ljosa et al. 2013: cosine 1-NN over median '
-        "treatment profiles, DMSO excluded.</p>" + _kv(rows) + f'<div class="figs">{figs}</div>'
+        "treatment profiles, DMSO excluded.</p>"
+        + _normalization(e)
+        + _kv(rows)
+        + f'<div class="figs">{figs}</div>'
+    )
+
+
+def _map(s: dict, root: Path) -> str:
+    e = _load_evaluation(s, root)
+    metrics = [m for m in METRICS if m.section == "map" and e and m.key in e]
+    if not metrics:
+        return '<p class="note">No MoA labels or embeddings: mAP not computed.</p>'
+    settings = e.get("map_settings", {})
+    rows = [(m.label, f"{_retrieved(e[m.key])}, mean mAP {_fmt(e[m.key]['mean_map'])}") for m in metrics]
+    rows.append(
+        (
+            "null distribution",
+            f"{settings.get('null_size', 'n/a')} permutations, seed {settings.get('seed', 'n/a')}; "
+            f"retrieved at Benjamini-Hochberg corrected p < {settings.get('threshold', 'n/a')}",
+        )
+    )
+    folder = root / EVALUATION_DIRNAME
+    figs = "".join(
+        _img(folder / e["files"][m.key]["png"], m.label, width=460)
+        for m in metrics
+        if "png" in e["files"].get(m.key, {})
+    )
+    tables = "".join(
+        f"<h3>{_esc(m.label)}</h3>" + _table(pd.read_csv(folder / e["files"][m.key]["predictions"]))
+        for m in metrics
+        if e[m.key].get("kind") == "consistency" and "predictions" in e["files"].get(m.key, {})
+    )
+    listed = ", ".join(
+        e["files"][m.key]["predictions"]
+        for m in metrics
+        if e[m.key].get("kind") == "activity" and "predictions" in e["files"].get(m.key, {})
+    )
+    return (
+        '<p class="note">Mean average precision with copairs (Kalinin et al. 2025), as in the JUMP '
+        "recipe (Arevalo et al. 2024), cosine similarity. <b>Phenotypic activity</b>: each well of a "
+        "treatment (compound x concentration) retrieves the treatment's other wells among the DMSO "
+        "wells of its plate; mAP per treatment. <b>Phenotypic consistency</b>: each labelled "
+        "treatment's median profile retrieves treatments of the same MoA and another compound among "
+        "those of other MoAs; mAP per MoA. p-values from a permutation null.</p>"
+        + _normalization(e)
+        + _kv(rows)
+        + f'<div class="figs">{figs}</div>'
+        + tables
+        + (f'<p class="note">Per-treatment mAP: {_esc(listed)} (evaluation folder).</p>' if listed else "")
     )
 
 
@@ -227,6 +331,7 @@ _TITLES = {
     "moa": "MoA calls",
     "potency": "Dose-response and EC50",
     "evaluation": "Evaluation",
+    "map": "Image-based profiling: mAP",
 }
 
 
@@ -254,14 +359,15 @@ def render_report(analysis_dir: str | Path) -> str:
             f"{spath}: invalid JSON ({exc}); expected the summary written by hcs analyze"
         ) from exc
     builders = {
-        "summary": lambda: _summary(s),
+        "summary": lambda: _summary(s, root),
         "qc": lambda: _qc(s, root),
         "heatmaps": lambda: _heatmaps(s, root),
         "moa": lambda: _moa(s, root),
         "potency": lambda: _potency(s, root),
         "evaluation": lambda: _evaluation(s, root),
+        "map": lambda: _map(s, root),
     }
-    keys = [k for k in SECTIONS if not (s.get("kind") == "translocation" and k in ("moa", "evaluation"))]
+    keys = [k for k in SECTIONS if not (s.get("kind") == "translocation" and k in _MODEL_ONLY)]
     sections = "\n".join(_section(k, _TITLES[k], builders[k]()) for k in keys)
     nav = "".join(f'<a href="#{k}">{_esc(_TITLES[k])}</a>' for k in keys)
     template = Template(resources.files("mcnn_infer.report").joinpath("template.html").read_text("utf-8"))

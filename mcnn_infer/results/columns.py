@@ -22,6 +22,14 @@ EMBEDDINGS_FILE = "embeddings.parquet"
 RUN_FILE = "run.json"
 ANALYSIS_DIRNAME = "analysis"
 SUMMARY_NAME = "summary.json"
+#: Per-well profiles (``Metadata_`` columns, then features) written by ``hcs analyze`` into
+#: ``analysis/`` and by ``hcs evaluate`` into its output folder: of the embeddings and of the
+#: class probabilities.
+PROFILES_FILE = "profiles.parquet"
+PROB_PROFILES_FILE = "profiles_probabilities.parquet"
+#: ``hcs evaluate``'s default output folder (under ``analysis/``) and its index.
+EVALUATION_DIRNAME = "evaluation"
+EVALUATION_FILE = "evaluation.json"
 
 KEYS = ["plate", "well", "site", "timepoint", "plane"]
 WELL_KEYS = ["plate", "well"]
@@ -30,6 +38,10 @@ QC_FLAGS = ["qc_empty", "qc_saturated", "qc_blurry"]
 QC_MEASURES = ["qc_fg_fraction", "qc_sat_fraction", "qc_focus"]
 OK, SKIPPED = "ok", "skipped"
 PROB_PREFIX, EMB_PREFIX = "prob_", "emb_"
+#: ``logodds_<class>``: log(p / (1 - p)) of a class computed from the logits (does not saturate).
+LOGODDS_PREFIX = "logodds_"
+#: Well-table flag: the model trained (or was selected) on this well; plate QC leaves it out.
+IN_TRAINING = "in_training"
 #: The image-path columns are the plate field table's (:func:`mcnn_infer.plates.path_column`).
 PATH_PREFIX = path_column("")
 
@@ -42,6 +54,16 @@ def prob_column(class_name: str) -> str:
 def prob_columns(class_names: Sequence[str]) -> list[str]:
     """``prob_<class>`` column of each class, in logit order."""
     return [prob_column(name) for name in class_names]
+
+
+def logodds_column(class_name: str) -> str:
+    """The ``logodds_<class>`` column of one class."""
+    return f"{LOGODDS_PREFIX}{class_name}"
+
+
+def logodds_columns(class_names: Sequence[str]) -> list[str]:
+    """``logodds_<class>`` column of each class, in logit order."""
+    return [logodds_column(name) for name in class_names]
 
 
 def emb_columns(size: int) -> list[str]:
@@ -84,6 +106,7 @@ def field_columns(channels: Sequence[str], class_names: Sequence[str]) -> list[s
         "predicted_class",
         "confidence",
         *prob_columns(class_names),
+        *logodds_columns(class_names),
         *QC_FLAGS,
         *QC_MEASURES,
     ]

@@ -4,7 +4,7 @@ Weights are checked against the model card's sha256 before they are read; no mod
 execute code (IR and ONNX are data; nothing is unpickled).
 """
 
-from mcnn_infer.runtime.base import Engine, softmax
+from mcnn_infer.runtime.base import Engine, log_odds, softmax
 from mcnn_infer.runtime.open import (
     ENGINES,
     MAX_BATCH,
@@ -20,6 +20,7 @@ __all__ = [
     "Engine",
     "choose_batch_size",
     "compile_engine",
+    "log_odds",
     "open_engine",
     "resolve_precision",
     "softmax",

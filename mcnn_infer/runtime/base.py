@@ -159,6 +159,25 @@ class Engine(abc.ABC):
             raise RuntimeError(f"inference failed in {self.fmt.runtime}: {error}") from error
 
 
+def log_odds(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log(p_k / (1 - p_k)) of (N, K) logits: ``z_k - logsumexp(z_j, j != k)``.
+
+    The continuous readout of a class: unlike the probability it does not saturate at 0 or 1
+    (a probability of 1 - 1e-9 and of 1 - 1e-3 are 20.7 and 6.9), and it is linear in the last
+    layer's logits. Computed in float64, returned as float32 of shape (N, K).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if z.shape[1] < 2:
+        return np.zeros_like(z, dtype=np.float32)
+    out = np.empty_like(z)
+    for k in range(z.shape[1]):
+        others = np.delete(z, k, axis=1)
+        top = others.max(axis=1, keepdims=True)
+        rest = top[:, 0] + np.log(np.exp(others - top).sum(axis=1))
+        out[:, k] = z[:, k] - rest
+    return out.astype(np.float32)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax of (N, K) logits, computed stably in float64, returned as float32."""
     shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mcnn_infer.results import OK, canonical_order, prob_columns
+from mcnn_infer.results import IN_TRAINING, OK, canonical_order, logodds_columns, prob_columns
 
 TREATMENT_COLUMNS = ["compound", "concentration", "moa", "role"]
 
@@ -32,7 +32,10 @@ def _call(table: pd.DataFrame, class_names: Sequence[str], probs: list[str]) -> 
 
 
 def wells_table(
-    fields: pd.DataFrame, class_names: Sequence[str], treatments: pd.DataFrame | None = None
+    fields: pd.DataFrame,
+    class_names: Sequence[str],
+    treatments: pd.DataFrame | None = None,
+    trained_wells: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Aggregate the field table to one row per well.
 
@@ -43,15 +46,19 @@ def wells_table(
     class_names : sequence of str
     treatments : pandas.DataFrame, optional
         ``plate, well, compound, concentration, moa, role`` (from ``read_treatments``).
+    trained_wells : sequence of str
+        ``plate/well`` keys the model trained or was selected on (the model card's
+        ``training.wells``); they get ``in_training`` True.
 
     Returns
     -------
     pandas.DataFrame
-        ``plate, well, n_fields, predicted_class, confidence, prob_<class>...`` (+ the treatment
-        columns), one row per well that has any field row (``n_fields`` counts ok fields; a well
-        with none has NaN probabilities), in plate, row, column order.
+        ``plate, well, n_fields, predicted_class, confidence, prob_<class>..., logodds_<class>...,
+        in_training`` (+ the treatment columns), one row per well that has any field row
+        (``n_fields`` counts ok fields; a well with none has NaN probabilities), in plate, row,
+        column order. ``logodds_<class>`` is the mean of the fields' log-odds.
     """
-    probs = prob_columns(class_names)
+    probs = prob_columns(class_names) + [c for c in logodds_columns(class_names) if c in fields.columns]
     rows = fields[fields["well"].astype(str) != ""]
     ok = rows[rows["status"] == OK]
     keys = rows[["plate", "well"]].drop_duplicates()
@@ -63,8 +70,10 @@ def wells_table(
     wells["n_fields"] = wells["n_fields"].fillna(0).astype(np.int64)
     for column in probs:
         wells[column] = wells[column].astype(np.float32)
-    wells["predicted_class"], wells["confidence"] = _call(wells, class_names, probs)
-    wells = wells[["plate", "well", "n_fields", "predicted_class", "confidence", *probs]]
+    wells["predicted_class"], wells["confidence"] = _call(wells, class_names, prob_columns(class_names))
+    trained = set(map(str, trained_wells))
+    wells[IN_TRAINING] = (wells["plate"].astype(str) + "/" + wells["well"].astype(str)).isin(trained)
+    wells = wells[["plate", "well", "n_fields", "predicted_class", "confidence", *probs, IN_TRAINING]]
     if treatments is not None:
         meta = treatments[["plate", "well", *TREATMENT_COLUMNS]].drop_duplicates(["plate", "well"])
         wells = wells.merge(meta, on=["plate", "well"], how="left")

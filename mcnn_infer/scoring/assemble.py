@@ -26,6 +26,7 @@ from mcnn_infer.results import (
     WELLS,
     canonical_order,
     field_columns,
+    logodds_columns,
     path_columns,
     prob_columns,
     stored_emb_columns,
@@ -69,8 +70,9 @@ def finish_fields(fields: pd.DataFrame, channels: Sequence[str], class_names: Se
     whenever fields are combined (e.g. by ``hcs merge``).
     """
     probs = prob_columns(class_names)
+    logodds = logodds_columns(class_names)
     fields = fields.copy()
-    for column in probs + QC_MEASURES:
+    for column in probs + logodds + QC_MEASURES:
         if column not in fields:
             fields[column] = np.nan
     for column in QC_FLAGS:
@@ -80,7 +82,7 @@ def finish_fields(fields: pd.DataFrame, channels: Sequence[str], class_names: Se
         fields[column] = fields[column].astype(np.int64)
     fields["reason"] = fields["reason"].fillna("").astype(str)
     fields["status"] = fields["status"].astype(str)
-    for column in probs:
+    for column in probs + logodds:
         fields[column] = fields[column].astype(np.float32)
     for column in QC_MEASURES:
         fields[column] = fields[column].astype(np.float64)
@@ -159,7 +161,8 @@ def write_outputs(
     dict
         Row counts: ``fields, ok, skipped, wells, treatments``.
     """
-    wells = wells_table(fields, class_names, treatments)
+    trained = run_info.get("model", {}).get("training_wells") or []
+    wells = wells_table(fields, class_names, treatments, trained_wells=trained)
     write_table_pair(fields, out_dir / FIELDS)
     write_table_pair(wells, out_dir / WELLS)
     n_treatments = 0

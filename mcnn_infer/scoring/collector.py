@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mcnn_infer.results import OK, SKIPPED, emb_columns, prob_columns
-from mcnn_infer.runtime import softmax
+from mcnn_infer.results import OK, SKIPPED, emb_columns, logodds_columns, prob_columns
+from mcnn_infer.runtime import log_odds, softmax
 from mcnn_infer.scoring.loader import Batch
 from mcnn_infer.scoring.options import ScoreOptions
 from mcnn_infer.scoring.store import PartStore
@@ -31,6 +31,7 @@ class Collector:
         tasks: dict[str, Any],
     ) -> None:
         self.store, self.probs, self.embeddings = store, prob_columns(class_names), embeddings
+        self.logodds = logodds_columns(class_names)
         self.options, self.plate_of, self.progress, self.tasks = options, plate_of, progress, tasks
         self.buffer: list[pd.DataFrame] = []
         self.buffered = 0
@@ -61,6 +62,7 @@ class Collector:
         for (indices, qc), logits, embedding in finished:
             probs = softmax(logits)
             rows = pd.DataFrame(probs, columns=self.probs)
+            rows[self.logodds] = log_odds(logits)
             rows.insert(0, "_index", np.asarray(indices, dtype=np.int64))
             rows.insert(1, "status", OK)
             rows.insert(2, "reason", "")

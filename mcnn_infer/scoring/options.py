@@ -9,6 +9,7 @@ from typing import Any
 
 from mcnn_infer.errors import ConfigError
 from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, PRECISIONS
+from mcnn_infer.plates.pattern import compile_pattern
 
 ON_ERROR = ("skip", "fail")
 DEFAULT_MODEL_NAME = "mcnn-small-synth"
@@ -50,6 +51,9 @@ class ScoreOptions:
     flush_every : int
         Fields buffered before a result part is written (also flushed every ``flush_seconds``).
     flush_seconds : float
+    pattern : str or None
+        File-name pattern of the plate folders (``--pattern``, :mod:`mcnn_infer.plates.pattern`);
+        None: the layout is detected.
     """
 
     backend: str = DEFAULT_BACKEND
@@ -66,8 +70,11 @@ class ScoreOptions:
     overwrite: bool = False
     flush_every: int = 256
     flush_seconds: float = 10.0
+    pattern: str | None = None
 
     def __post_init__(self) -> None:
+        if self.pattern is not None:
+            compile_pattern(self.pattern)
         if self.backend not in BACKENDS:
             raise ConfigError(
                 f"--backend {self.backend!r} is not supported (expected one of {', '.join(BACKENDS)})"
@@ -105,6 +112,8 @@ class ScoreOptions:
             "embeddings": self.embeddings,
             "on_error": self.on_error,
             "channel_map": dict(sorted(self.channel_map.items())),
+            # only when given: fingerprints of runs without --pattern stay as they were
+            **({"pattern": self.pattern} if self.pattern is not None else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -102,7 +102,15 @@ def _model_summary(engine: Engine) -> dict[str, Any]:
             "bit_depth": card.input.bit_depth,
         },
         "sha256": card.formats[engine.fmt.name].get("sha256", {}),
+        # wells the model trained or was selected on: flagged in_training, left out of plate QC
+        "training_wells": training_wells(card),
     }
+
+
+def training_wells(card: ModelCard) -> list[str]:
+    """``plate/well`` keys of the card's ``training.wells`` (training and validation), sorted."""
+    wells = card.training.get("wells") or {}
+    return sorted({str(w) for part in ("train", "validation") for w in wells.get(part, [])})
 
 
 def software_versions() -> dict[str, str]:

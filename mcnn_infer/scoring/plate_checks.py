@@ -62,7 +62,7 @@ def scan_plates(
 ) -> tuple[list[PlateScan], list[str]]:
     """Scan each plate folder and check it against the model card; return scans and channels."""
     wanted = plate_channels_for(card, options.channel_map)
-    scans = [scan_plate(Path(d).resolve(), channels=wanted) for d in plate_dirs]
+    scans = [scan_plate(Path(d).resolve(), channels=wanted, pattern=options.pattern) for d in plate_dirs]
     channels = require_same_channels(scans)
     seen: dict[str, Path] = {}
     for scan in scans:

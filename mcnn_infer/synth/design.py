@@ -81,6 +81,8 @@ FIELD_COLUMNS: tuple[str, ...] = (
 )
 POSITIVE_CONTROL = "PC-taxol"
 POSITIVE_MOA = "Microtubule stabilizers"
+#: Placement of the control wells in the first and last columns (:func:`simple_design`).
+CONTROL_LAYOUTS = ("columns", "interleaved")
 _UNANNOTATED_CHOICES = ("skip", "dmso-like")
 
 
@@ -293,6 +295,7 @@ def simple_design(
     plate_format: int = 96,
     annotate_min_strength: float = 0.5,
     seed: int = 0,
+    control_layout: str = "columns",
 ) -> SynthDesign:
     """A dose-response screen laid out on 96-well (or 384-well) plates.
 
@@ -306,9 +309,12 @@ def simple_design(
     compound is tested at ``concentrations`` log-spaced doses spanning
     ``concentration_range_um``. Replicate ``r`` of treatment ``t`` goes to plate
     ``(t + r) mod plates``, so replicates land on different plates when ``replicates <= plates``.
-    Each plate has ``controls`` DMSO wells (column 1, then the last column) and
-    ``positive_controls`` wells of ``PC-taxol`` (a potent Microtubule stabilizer at the top
-    dose, last column from the bottom). Treated wells are placed in a seeded random order.
+    Each plate has ``controls`` DMSO wells and ``positive_controls`` wells of ``PC-taxol`` (a
+    potent Microtubule stabilizer at the top dose) in the first and last columns: with
+    ``control_layout="columns"`` DMSO fills column 1 (then the last column) and PC-taxol the
+    last column from the bottom; with ``"interleaved"`` the two alternate down both edge columns
+    (A01 DMSO, B01 PC, ..., and the opposite in the last column), as screens place controls so that
+    a row or edge effect hits both alike. Treated wells are placed in a seeded random order.
 
     Parameters
     ----------
@@ -347,6 +353,10 @@ def simple_design(
     control_slots = [well_from_indices(r, 1) for r in range(1, n_rows + 1)] + [
         well_from_indices(r, n_cols) for r in range(1, n_rows + 1)
     ]
+    if control_layout not in CONTROL_LAYOUTS:
+        raise ConfigError(
+            f"control_layout={control_layout!r} is not valid (expected one of {', '.join(CONTROL_LAYOUTS)})"
+        )
     if controls + positive_controls > len(control_slots):
         raise ConfigError(
             f"controls={controls} + positive_controls={positive_controls} exceed the {len(control_slots)} "
@@ -394,8 +404,9 @@ def simple_design(
         plate = f"{week}_{50001 + p}"
         prefix = f"{week}_{(start + timedelta(days=7 * (week_no - 1))).strftime('%d%m%y')}"
         wells: list[tuple[str, str, float, str, int | None]] = []
-        negative_slots = control_slots[:controls]
-        positive_slots = control_slots[::-1][:positive_controls]
+        negative_slots, positive_slots = _control_wells(
+            control_slots, n_rows, controls, positive_controls, control_layout
+        )
         wells += [(w, DMSO, 0.0, "negative", None) for w in negative_slots]
         wells += [(w, POSITIVE_CONTROL, high_c, "positive", None) for w in positive_slots]
         pool = slots + [w for w in control_slots if w not in negative_slots and w not in positive_slots]
@@ -444,6 +455,22 @@ def simple_design(
     ]
     platemap = platemap.rename(columns={"moa": "label"}).reset_index(drop=True)
     return SynthDesign("simple", fields, compounds, moa_table, _empty_skipped(), platemap)
+
+
+def _control_wells(
+    slots: list[str], n_rows: int, negatives: int, positives: int, layout: str
+) -> tuple[list[str], list[str]]:
+    """Negative and positive control wells among ``slots`` (column 1 top-down, then the last column)."""
+    if layout == "columns":
+        return slots[:negatives], slots[::-1][:positives]
+    # interleaved: even slots of column 1 and odd slots of the last column start as negative
+    first = [s for i, s in enumerate(slots) if (i % 2 == 0) == (i < n_rows)]
+    second = [s for s in slots if s not in first]
+    negative = first[:negatives] + second[: max(0, negatives - len(first))]
+    rest = [s for s in slots if s not in negative]
+    positive = [s for s in second if s in rest][:positives]
+    positive += [s for s in rest if s not in positive][: positives - len(positive)]
+    return negative, positive
 
 
 def _guid(rng: np.random.Generator) -> str:

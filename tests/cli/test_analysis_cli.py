@@ -18,10 +18,60 @@ def test_analyze_evaluate_report_on_fake_results(tmp_path):
     assert r.exit_code == 0, r.output
     s = json.loads((root / "analysis" / "summary.json").read_text())
     assert s["potency"]["truth"]["median_fold_error_trusted"] < 1.6
-    r = runner.invoke(_group, ["evaluate", str(root)])
-    assert r.exit_code == 0 and "NSCB" in r.output
+    assert s["profiles"]["normalize"] == "none" and s["evaluation"]["map_activity_embeddings"]["n_groups"] > 0
+    r = runner.invoke(_group, ["evaluate", str(root), "--normalize", "mad_robustize"])
+    assert r.exit_code == 0 and "NSCB" in r.output and "treatments retrieved" in r.output
     r = runner.invoke(_group, ["report", str(root), "--out", str(tmp_path / "r.html")])
     assert r.exit_code == 0 and (tmp_path / "r.html").stat().st_size > 10_000
+    # the report shows the latest evaluation of analysis/evaluation (hcs evaluate rewrote it)
+    html = (tmp_path / "r.html").read_text()
+    assert "Image-based profiling: mAP" in html and "Profiles normalised: <b>mad_robustize</b>" in html
+
+
+def test_evaluate_normalize_writes_profiles_and_map(tmp_path):
+    root = tmp_path / "results"
+    fake_results.write_fake_results(root)
+    runner = CliRunner()
+    for name in ("mad_robustize", "mad_robustize+spherize"):
+        out = tmp_path / name
+        args = [
+            "evaluate",
+            str(root),
+            "--normalize",
+            name,
+            "--null-size",
+            "1000",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ]
+        r = runner.invoke(_group, args)
+        assert r.exit_code == 0, r.output
+        assert f"profiles normalised: {name}" in r.output
+        assert "mAP phenotypic activity (embeddings), treatments retrieved:" in r.output
+        assert "mAP phenotypic consistency (probabilities), MoAs retrieved:" in r.output
+        ev = json.loads((out / "evaluation.json").read_text())
+        assert ev["normalization"]["name"] == name
+        assert ev["map_settings"] == {"null_size": 1000, "seed": 3, "threshold": 0.05}
+        assert pd.read_parquet(out / "profiles.parquet").attrs["hcs_profiles"]["normalization"] == name
+        assert (out / "map_activity_embeddings.png").is_file()
+        assert (out / "map_consistency_probabilities.csv").is_file()
+
+
+def test_evaluate_too_few_dmso_wells_is_one_clear_error(hcs, tmp_path):
+    root = tmp_path / "results"
+    fake_results.write_fake_results(root)
+    wells = pd.read_parquet(root / "wells.parquet")
+    neg = wells.index[(wells["plate"] == "Week2_201") & (wells["role"] == "negative")]
+    wells.loc[neg[1:], "role"] = "treated"
+    wells.to_parquet(root / "wells.parquet", index=False)
+    r = hcs("evaluate", root, "--normalize", "mad_robustize")
+    assert r.exit_code == 2
+    assert "plate 'Week2_201' has 1 negative-control (DMSO) well(s)" in r.stderr
+    assert "needs at least 2 per plate" in r.stderr
+    r = hcs("evaluate", root, "--normalize", "zscore")
+    assert r.exit_code == 2 and "mad_robustize+spherize" in r.stderr
 
 
 def test_translocation_readout_on_real_sbs96(tmp_path):

@@ -102,11 +102,26 @@ def test_only_the_options_given_reach_the_config(hcs, tmp_path: Path, captured):
 
 
 def test_choices_come_from_the_tables(hcs, tmp_path: Path, captured):
-    from mcnn_infer.plates import LAYOUTS, MANIFEST
+    from mcnn_infer.plates import LAYOUT_CHOICES
     from mcnn_train import recipe
 
     text = hcs("train", "--help").stdout
-    for choices in ([*LAYOUTS, MANIFEST], recipe.NORMALIZATIONS, recipe.VAL_SPLITS, recipe.PRECISIONS):
+    for choices in (LAYOUT_CHOICES, recipe.NORMALIZATIONS, recipe.VAL_SPLITS, recipe.PRECISIONS, recipe.PRESETS):
         assert "[" + "|".join(choices) + "]" in text
     result = hcs("train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--layout", "opera")
     assert result.exit_code == 2 and "opera" in result.stderr and not captured
+
+
+def test_a_preset_gives_its_values_and_the_options_given_override_them(hcs, tmp_path: Path, captured):
+    from mcnn_train import recipe
+    from mcnn_train.config import TrainConfig
+
+    out = tmp_path / "run"
+    args = ["--data", str(tmp_path), "--out", str(out), "--preset", "plate-controls", "--epochs", "5"]
+    assert hcs("train", *args, "--tile", "128x128").exit_code == 0
+    preset = recipe.PRESETS["plate-controls"]
+    expected = TrainConfig(
+        out=out, data_root=tmp_path, **{**preset, "epochs": 5, "tile": (128, 128)}, preset="plate-controls"
+    )
+    assert captured.pop("config") == expected
+    assert expected.size == "native" and expected.balance_classes

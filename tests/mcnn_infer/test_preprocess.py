@@ -107,3 +107,25 @@ def test_resize_from_eight_threads_then_blas_does_not_hang():
     )
     assert done.returncode == 0, f"concurrent resize hung or failed:\n{done.stderr[-4000:]}"
     assert done.stdout.split() == ["ok", "0", "True"]
+
+
+def test_tile_offsets_cover_the_field_evenly():
+    from mcnn_infer.preprocess import tile_offsets
+
+    assert tile_offsets((640, 640), (256, 256)) == [(y, x) for y in (0, 192, 384) for x in (0, 192, 384)]
+    assert tile_offsets((256, 256), (256, 256)) == [(0, 0)]
+    assert tile_offsets((1024, 1280), (512, 512)) == [(y, x) for y in (0, 512) for x in (0, 384, 768)]
+    for field, tile in (((640, 640), (128, 128)), ((500, 700), (256, 128))):
+        offsets = tile_offsets(field, tile)
+        covered = np.zeros(field, bool)
+        for y, x in offsets:
+            assert 0 <= y <= field[0] - tile[0] and 0 <= x <= field[1] - tile[1]
+            covered[y : y + tile[0], x : x + tile[1]] = True
+        assert covered.all()
+
+
+def test_tile_larger_than_the_field_is_refused():
+    from mcnn_infer.preprocess import tile_offsets
+
+    with pytest.raises(ConfigError, match="tile width 512 px: expected 1 to the field width"):
+        tile_offsets((640, 480), (256, 512))

@@ -29,12 +29,16 @@ def test_augmentation_keeps_shape_and_range_and_is_seeded():
     assert rect.shape == (128, 256, 2)  # no 90-degree rotation of non-square images
 
 
-def test_training_stream_resumes_at_any_epoch(mini_screen, tmp_path):
-    labelled = load_labelled_fields(find_plate_dirs(mini_screen), find_label_files(mini_screen))
-    paths = [labelled.field_paths(i) for i in range(12)]
+def _cache(screen, folder, n: int) -> tuple[FieldCache, np.ndarray]:
+    """A field cache of the first ``n`` labelled fields of ``screen`` at 128x128, and their labels."""
+    labelled = load_labelled_fields(find_plate_dirs(screen), find_label_files(screen))
+    paths = [labelled.field_paths(i) for i in range(n)]
     norm = Normalization(low=(100.0,) * 3, high=(5000.0,) * 3, method="fixed")
-    cache = FieldCache(tmp_path, paths, norm, (128, 128))
-    labels = labelled.fields["label"].to_numpy()[:12]
+    return FieldCache(folder, paths, norm, (128, 128)), labelled.fields["label"].to_numpy()[:n]
+
+
+def test_training_stream_resumes_at_any_epoch(mini_screen, tmp_path):
+    cache, labels = _cache(mini_screen, tmp_path, 12)
     pos = np.arange(12)
 
     def batches(first):
@@ -50,3 +54,44 @@ def test_training_stream_resumes_at_any_epoch(mini_screen, tmp_path):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
     assert cache.n_filled() == 12
+
+
+def test_epoch_order_repeats_passes_and_balances_classes():
+    # more samples than fields (several crops per field): every field once per pass
+    order = epoch_order(5, steps=3, batch=4, seed=1, rank=0, epoch=0)
+    assert len(order) == 12 and sorted(order[:5]) == list(range(5)) and sorted(order[5:10]) == list(range(5))
+    # balanced: 8 negatives and 2 positives give equal shares, each class cycling through its fields
+    labels = np.array([0] * 8 + [1] * 2)
+    balanced = epoch_order(10, steps=4, batch=4, seed=1, rank=0, epoch=2, labels=labels)
+    assert len(balanced) == 16
+    counts = np.bincount(labels[balanced])
+    assert counts.tolist() == [8, 8]
+    assert sorted(balanced[labels[balanced] == 1].tolist()) == [8] * 4 + [9] * 4
+    np.testing.assert_array_equal(balanced, epoch_order(10, 4, 4, seed=1, rank=0, epoch=2, labels=labels))
+    assert not np.array_equal(balanced, epoch_order(10, 4, 4, seed=1, rank=0, epoch=3, labels=labels))
+
+
+def test_training_stream_crops_native_tiles(mini_screen, tmp_path):
+    cache, labels = _cache(mini_screen, tmp_path, 4)
+
+    def batches():
+        ds = training_dataset(
+            cache, np.arange(4), labels, 4, batch=4, steps=2, first_epoch=0, epochs=1, seed=0, rank=0,
+            augment=False, crop=(64, 32), balance=True,
+        )
+        return [x.numpy() for x, _ in ds]
+
+    first = batches()
+    assert [b.shape for b in first] == [(4, 64, 32, 3)] * 2
+    for a, b in zip(first, batches(), strict=True):
+        np.testing.assert_array_equal(a, b)  # the crops are seeded: a resumed run sees the same tiles
+    # every crop is a window of its cached field
+    fields = [cache.get(i) for i in range(4)]
+    crop = first[0][0]
+    found = any(
+        np.array_equal(field[y : y + 64, x : x + 32], crop)
+        for field in fields
+        for y in range(0, 65)
+        for x in range(0, 97)
+    )
+    assert found

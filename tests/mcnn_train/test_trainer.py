@@ -247,3 +247,42 @@ def test_two_horovod_workers_hold_identical_weights(mini_screen, tmp_path):
     assert ranks[0]["images_seen"] == ranks[1]["images_seen"] > 0
     card = load_card(tmp_path / "h2")
     assert card.training["workers"] == 2 and card.training["global_batch"] == 8
+
+
+def test_tile_training_exports_a_whole_field_model(mini_screen, tmp_path):
+    import tensorflow as tf
+
+    out = train(
+        TrainConfig(
+            out=tmp_path / "tiles",
+            data_root=mini_screen,
+            epochs=1,
+            **{**QUICK, "size": (256, 256)},
+            tile=(128, 128),
+            crops_per_field=2,
+            balance_classes=True,
+        )
+    )
+    card = load_card(out)
+    assert (card.input.height, card.input.width) == (256, 256)  # the scorer feeds whole fields
+    tiling = card.training["tiling"]
+    assert tiling["tile"] == [128, 128] and tiling["offsets"] == [[0, 0], [0, 128], [128, 0], [128, 128]]
+    wells = card.training["wells"]
+    assert wells["train"] and wells["validation"] and not set(wells["train"]) & set(wells["validation"])
+    serve = tf.saved_model.load(str(out / "model")).signatures["serving_default"]
+    assert serve.structured_input_signature[1]["image"].shape.as_list() == [None, 256, 256, 3]
+    config = json.loads((out / "config.json").read_text())
+    assert config["tile"] == [128, 128] and config["balance_classes"] is True
+
+
+def test_tile_and_native_size_are_checked(mini_screen, tmp_path):
+    with pytest.raises(ConfigError, match="--tile 256x256 is larger than the field size 128x128"):
+        TrainConfig(out=tmp_path / "x", data_root=mini_screen, **QUICK, tile=(256, 256)).resolved()
+    with pytest.raises(ConfigError, match="crops per field 0"):
+        TrainConfig(out=tmp_path / "x", data_root=mini_screen, **QUICK, crops_per_field=0).resolved()
+    from mcnn_train.trainer import _with_native_size
+
+    native = _with_native_size(
+        TrainConfig(out=tmp_path / "x", data_root=mini_screen, **{**QUICK, "size": "native"})
+    )
+    assert native.size == (128, 128)

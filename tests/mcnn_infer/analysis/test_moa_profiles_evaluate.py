@@ -127,6 +127,6 @@ def test_nscb_with_replicates_in_several_batches_uses_one_profile_per_batch():
     assert accuracy_of(nearest_neighbour_moa(pooled, "nscb"), "nscb").n_no_reference == 4
     outcome = nearest_neighbour("nscb")(EvaluationInputs(pooled, prof))
     nscb = outcome.predictions
-    assert outcome.n_queries == 8 and outcome.record["n_no_reference"] == 0 and outcome.accuracy == 1.0
+    assert outcome.n_queries == 8 and outcome.record["n_no_reference"] == 0 and outcome.score == 1.0
     for row in nscb.itertuples():
         assert row.neighbour_compound != row.compound

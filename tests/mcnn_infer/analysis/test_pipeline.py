@@ -8,6 +8,10 @@ from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.pipeline import analyze, evaluate_results
 
 
+def ev_files(ev: dict, key: str) -> str:
+    return ev["files"][key]["png"]
+
+
 def test_analyze_fake_results_recovers_truth(fake_results_dir):
     res = analyze(fake_results_dir, truth=fake_results_dir / "truth_compounds.csv")
     out = res.out_dir
@@ -25,9 +29,13 @@ def test_analyze_fake_results_recovers_truth(fake_results_dir):
         assert (out / rel).is_file()
     prof = pd.read_parquet(out / "profiles.parquet")
     assert prof.columns[0] == "Metadata_Plate" and len(prof) == s["n_wells"]
+    probs = pd.read_parquet(out / s["profiles"]["probabilities_table"])
+    assert len(probs) == s["n_wells"] and probs.attrs["hcs_profiles"]["normalization"] == "none"
     ev = s["evaluation"]
     assert ev["nsc"]["accuracy"] > 0.7 and ev["nscb"]["accuracy"] > 0.7
     assert (out / "evaluation" / "confusion_nsc.png").is_file()
+    assert ev["map_activity_embeddings"]["fraction_retrieved"] > 0.5
+    assert (out / "evaluation" / ev_files(ev, "map_activity_embeddings")).is_file()
     assert pd.read_csv(out / "qc_fields.csv")["well"].tolist() == ["A01"]
     assert np.isfinite(s["classifier"]["accuracy"])
 

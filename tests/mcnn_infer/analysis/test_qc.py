@@ -69,3 +69,30 @@ def test_field_qc_summary_lists_flagged_only():
     )
     out = field_qc_summary(fields)
     assert out["well"].tolist() == ["A01"]
+
+
+def test_plate_qc_uses_only_controls_the_model_did_not_train_on():
+    rng = np.random.default_rng(0)
+    wells = pd.DataFrame(
+        {
+            "plate": "P1",
+            "well": [f"A{i:02d}" for i in range(1, 17)],
+            "role": ["negative"] * 8 + ["positive"] * 8,
+            # the trained-on controls are perfectly separated, the held-out ones are noisy
+            "score": np.r_[np.zeros(4), rng.normal(0.2, 0.1, 4), np.ones(4), rng.normal(0.8, 0.1, 4)],
+            "in_training": [True] * 4 + [False] * 4 + [True] * 4 + [False] * 4,
+        }
+    )
+    row = plate_qc(wells, "score").iloc[0]
+    held = wells[~wells["in_training"]]
+    expected = z_prime(held.loc[held.role == "positive", "score"], held.loc[held.role == "negative", "score"])
+    assert row["z_prime"] == pytest.approx(expected)
+    assert (row["n_neg"], row["n_pos"], row["n_trained_excluded"]) == (4, 4, 8)
+    assert row["controls"] == "held out"
+    # every control trained on: no Z' at all (an in-sample Z' is not QC)
+    trained = plate_qc(wells.assign(in_training=True), "score").iloc[0]
+    assert np.isnan(trained["z_prime"]) and not trained["passed"]
+    assert "the model trained on 16 of this plate's control wells" in trained["flag"]
+    # results without the flag (a model trained on other plates): all controls
+    untouched = plate_qc(wells.drop(columns="in_training"), "score").iloc[0]
+    assert untouched["n_neg"] == 8 and untouched["controls"].startswith("all")

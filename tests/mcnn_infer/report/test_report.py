@@ -8,7 +8,7 @@ from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.report.render import write_report
 from tests.mcnn_infer.analysis import fake_results
 
-SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "evaluation")
+SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "evaluation", "map")
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,24 @@ def test_report_is_self_contained(report_path):
     assert "data:image/png;base64," in text
     assert "http://" not in text and "https://" not in text and "<script" not in text
     assert "cmpA1" in text and "Week1_100" in text
+
+
+def test_report_map_section(report_path):
+    text = report_path.read_text()
+    section = text[text.index('<section id="map">') :]
+    section = section[: section.index("</section>")]
+    assert "Image-based profiling: mAP" in section
+    assert "Profiles normalised: <b>none</b>" in section
+    for label in (
+        "mAP phenotypic activity (embeddings), treatments retrieved",
+        "mAP phenotypic activity (probabilities), treatments retrieved",
+        "mAP phenotypic consistency (embeddings), MoAs retrieved",
+        "mAP phenotypic consistency (probabilities), MoAs retrieved",
+    ):
+        assert label in section
+    assert section.count("data:image/png;base64,") == 4
+    assert "10000 permutations, seed 0" in section
+    assert "treatments retrieved vs DMSO (mAP)" in text  # summary line
 
 
 def test_report_escapes_and_errors(tmp_path):

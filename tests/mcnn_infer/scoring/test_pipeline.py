@@ -13,7 +13,7 @@ import pytest
 from mcnn_infer.errors import ChannelMismatchError, ConfigError, HcsError, PlateError
 from mcnn_infer.images import read_field
 from mcnn_infer.preprocess import preprocess_field
-from mcnn_infer.runtime import open_engine, softmax
+from mcnn_infer.runtime import log_odds, open_engine, softmax
 from mcnn_infer.scoring.merge import merge_results
 from mcnn_infer.scoring.options import ScoreOptions
 from mcnn_infer.scoring.pipeline import score_plates
@@ -63,12 +63,18 @@ def test_scores_match_the_model_and_aggregate(tiny_model, plate_24, tmp_path):
     probs = rows[[f"prob_{c}" for c in model.card.class_names]].to_numpy()
     np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-5)
     assert (rows["predicted_class"].to_numpy() == np.array(model.card.class_names)[expected.argmax(1)]).all()
+    # the log-odds readout, from the same logits
+    logodds = rows[[f"logodds_{c}" for c in model.card.class_names]].to_numpy()
+    np.testing.assert_allclose(logodds, log_odds(model.infer(batch)[0]), rtol=1e-4, atol=1e-4)
     # wells: mean of the two sites
     wells = _read(out, "wells")
     assert len(wells) == 24 and (wells["n_fields"] == 2).all()
     b02 = fields[fields["well"] == "B02"]["prob_DMSO"].mean()
     assert wells.set_index("well").loc["B02", "prob_DMSO"] == pytest.approx(b02, rel=1e-6)
     assert wells.set_index("well").loc["A01", "compound"] == "DMSO"
+    b02_logodds = fields[fields["well"] == "B02"]["logodds_DMSO"].mean()
+    assert wells.set_index("well").loc["B02", "logodds_DMSO"] == pytest.approx(b02_logodds, rel=1e-5)
+    assert not wells["in_training"].any()  # the tiny model's card names no training wells
     # treatments: mean over wells of (compound, concentration)
     treatments = _read(out, "treatments")
     dmso = treatments[treatments["compound"] == "DMSO"].iloc[0]
@@ -238,3 +244,21 @@ def test_channel_map_renames_plate_channels(tiny_model, tmp_path):
     assert summary.counts["ok"] == 2
     with pytest.raises(ConfigError, match="DNA"):
         score_plates([plate], tmp_path / "o2", tiny_model, ScoreOptions(channel_map={"DNA": "ch1"}))
+
+
+def test_wells_the_model_trained_on_are_flagged(tiny_model, plate_24, tmp_path):
+    import json
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model, model_dir)
+    card = json.loads((model_dir / "card.json").read_text())
+    card.setdefault("training", {})["wells"] = {"train": ["P1/A01", "P1/B02"], "validation": ["P1/B03"]}
+    (model_dir / "card.json").write_text(json.dumps(card))
+    meta = plate_map(tmp_path / "map.csv", "P1", well_names(24))
+    out = tmp_path / "out"
+    score_plates([plate_24], out, model_dir, ScoreOptions(metadata=[str(meta)]))
+    wells = _read(out, "wells")
+    assert sorted(wells.loc[wells["in_training"], "well"]) == ["A01", "B02", "B03"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"]["training_wells"] == ["P1/A01", "P1/B02", "P1/B03"]

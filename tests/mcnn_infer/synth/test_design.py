@@ -144,3 +144,18 @@ def test_simple_design_is_deterministic_and_seed_dependent():
 def test_simple_design_rejects_bad_counts(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         simple_design(**kwargs)
+
+
+def test_interleaved_controls_alternate_down_both_edge_columns():
+    design = simple_design(
+        plates=1, compounds_per_moa=1, concentrations=2, replicates=1, controls=16, positive_controls=16,
+        moas=["Eg5 inhibitors"], plate_format=384, control_layout="interleaved",
+    )
+    wells = design.fields.drop_duplicates("well").set_index("well")["role"]
+    rows = "ABCDEFGHIJKLMNOP"
+    for i, r in enumerate(rows):
+        assert wells[f"{r}01"] == ("negative" if i % 2 == 0 else "positive")
+        assert wells[f"{r}24"] == ("positive" if i % 2 == 0 else "negative")
+    assert (wells == "negative").sum() == 16 and (wells == "positive").sum() == 16
+    with pytest.raises(ConfigError, match="control_layout='diagonal' is not valid"):
+        simple_design(plates=1, control_layout="diagonal")

@@ -1,0 +1,160 @@
+"""``make sbs96``: the M-CNN on a real plate, judged against the classical readout.
+
+::
+
+    python -m mcnn_train.sbs96_example --plate ../shared/data/sbs96 --out sbs96-out [--seed 0]
+
+The real 96-well translocation plate (``../shared/data/sbs96``: columns 01-02 negative
+controls, 12 positive controls, 03-11 nine doses, rows A-H) is used the way an assay team with
+one plate would:
+
+1. a plate map that labels only the **controls of rows A-D** (``cytoplasmic`` / ``nuclear``);
+   the other wells keep their role and dose but no label;
+2. ``hcs train --preset plate-controls``: the small M-CNN on random 256x256 tiles at native
+   resolution (640x640), balanced classes;
+3. ``hcs export`` (ONNX + OpenVINO FP32) and ``hcs score`` of the whole plate: the model's
+   training and validation wells are flagged ``in_training``;
+4. ``hcs analyze --readout translocation``: the classical nuclear-translocation score;
+5. the two readouts side by side (:func:`mcnn_infer.analysis.readout_comparison.compare_readouts`):
+   Z' on the held-out controls of rows E-H, EC50 per row (dose index), one dose-response plot,
+   ``comparison/readout_comparison.html``; then ``hcs analyze`` and ``hcs report`` of the
+   M-CNN results.
+
+A rerun skips the steps whose output is complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.rule import Rule
+
+from mcnn_infer.analysis.readout_comparison import compare_readouts
+from mcnn_infer.atomic import write_table
+from mcnn_infer.errors import HcsError
+from mcnn_train.cli_steps import run_step, skip_step
+
+PLATE_MAP_NAME = "1049_Metadata.csv"
+TRAIN_ROWS = "ABCD"
+CLASSES = {"negative": "cytoplasmic", "positive": "nuclear"}
+POSITIVE_CLASS = CLASSES["positive"]
+_ROLES = {-1: "negative", 0: "treated", 1: "positive"}
+
+
+def training_plate_map(sbs_map: Path, plate: str, train_rows: str = TRAIN_ROWS) -> pd.DataFrame:
+    """An hcs plate map of the SBS plate that labels only the control wells of ``train_rows``.
+
+    Parameters
+    ----------
+    sbs_map : Path
+        ``1049_Metadata.csv`` (``Row, Column, SBS_Doses, SBS_Controls``).
+    plate : str
+        Plate name (the plate folder's name).
+    train_rows : str
+        Row letters whose control wells are labelled for training.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``plate, well, compound, concentration, role, label``: concentration = dose index
+        (controls 0), compound = ``row<R>`` for dosed wells, label = the class of a training control.
+    """
+    raw = pd.read_csv(sbs_map, dtype=str)
+    rows = []
+    for record in raw.itertuples(index=False):
+        control = int(record.SBS_Controls)
+        role = _ROLES[control]
+        row = str(record.Row).upper()
+        rows.append(
+            {
+                "plate": plate,
+                "well": f"{row}{int(record.Column):02d}",
+                "compound": {"negative": "DMSO", "positive": "positive control"}.get(role, f"row{row}"),
+                "concentration": float(record.SBS_Doses),
+                "role": role,
+                "label": CLASSES.get(role, "") if row in train_rows else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def run_example(
+    plate: Path, out: Path, seed: int = 0, epochs: int | None = None, console: Console | None = None
+) -> dict:
+    """Run (or resume) the example; return the comparison summary (``readout_comparison.json``)."""
+    console = console or Console()
+    plate, out = Path(plate).absolute(), Path(out).absolute()
+    sbs_map = plate / PLATE_MAP_NAME
+    if not sbs_map.is_file():
+        raise HcsError(f"{sbs_map}: not found; expected the SBS plate folder with its {PLATE_MAP_NAME}")
+    out.mkdir(parents=True, exist_ok=True)
+    plate_map = out / "plate_map.csv"
+    write_table(training_plate_map(sbs_map, plate.name), plate_map)
+    run, model, results = out / "run", out / "model", out / "results"
+    classical, comparison = out / "classical", out / "comparison"
+
+    if (run / "card.json").exists():
+        skip_step(console, "1/5 train on the controls of rows A-D", str(run / "card.json"))
+    else:
+        args = ["train", str(plate), "--labels", str(plate_map), "--preset", "plate-controls"]
+        args += ["--seed", str(seed), "--out", str(run)] + (["--epochs", str(epochs)] if epochs else [])
+        run_step(console, "1/5 train on the controls of rows A-D", args, job="sbs96")
+    if (model / "card.json").exists():
+        skip_step(console, "2/5 export", str(model / "card.json"))
+    else:
+        run_step(console, "2/5 export", ["export", str(run), "--out", str(model), "--overwrite"], job="sbs96")
+    if (results / "run.json").exists():
+        skip_step(console, "3/5 score the plate", str(results / "run.json"))
+    else:
+        args = ["score", str(plate), "--model", str(model), "--metadata", str(plate_map)]
+        run_step(console, "3/5 score the plate", [*args, "--out", str(results)], job="sbs96")
+    if (classical / "analysis" / "summary.json").exists():
+        skip_step(console, "4/5 classical translocation readout", str(classical / "analysis"))
+    else:
+        args = ["analyze", "--readout", "translocation", str(plate), "--plate-map", str(sbs_map)]
+        run_step(console, "4/5 classical translocation readout", [*args, "--out", str(classical)], job="sbs96")
+    console.print(Rule("[bold]5/5 M-CNN vs classical readout; M-CNN analysis and report"))
+    summary = compare_readouts(results, classical, sbs_map, comparison, POSITIVE_CLASS)
+    run_step(console, "5/5 analyse the M-CNN results", ["analyze", str(results)], job="sbs96")
+    run_step(console, "5/5 report", ["report", str(results), "--out", str(results / "report.html")], job="sbs96")
+    z = summary["z_prime_held_out"]
+    low, high = summary["classical_ec50_range"]
+    console.print(
+        f"held-out Z' (rows E-H controls): M-CNN {z['model']:.3f} ({summary['model_qc_score']}; "
+        f"{z['model_logodds']:.3f} on {summary['model_readout']}), classical {z['classical']:.3f}; "
+        "row EC50s M-CNN "
+        + ", ".join(f"{g['group']} {g['ec50_x_model']:.2f}" for g in summary["groups"])
+        + f"; classical range {low:.2f}-{high:.2f} (+/- {summary['tolerance']}): "
+        + ("all within" if summary["all_model_ec50_within"] else "NOT all within")
+    )
+    console.print(f"Side by side: [bold]{comparison / 'readout_comparison.html'}[/]")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mcnn_train.sbs96_example", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--plate", default=os.path.join("..", "shared", "data", "sbs96"), help="SBS plate folder")
+    parser.add_argument("--out", default="sbs96-out", help="folder for everything the example writes")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's)")
+    args = parser.parse_args(argv)
+    console = Console()
+    try:
+        summary = run_example(Path(args.plate), Path(args.out), args.seed, args.epochs, console)
+    except HcsError as exc:
+        console.print(f"[red]sbs96: {exc}[/]")
+        return 2
+    console.print(json.dumps(summary["z_prime_held_out"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
