@@ -468,6 +468,15 @@ def _normalization_record(profiles: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def _held_out(profiles: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The profiles of wells the model did not train on (``Metadata_InTraining`` False), and how many were left out."""
+    column = "Metadata_InTraining"
+    if column not in profiles.columns:
+        return profiles, 0
+    trained = profiles[column].fillna(False).astype(bool)
+    return profiles[~trained].reset_index(drop=True), int(trained.sum())
+
+
 def run_evaluation(
     profiles: pd.DataFrame,
     out_dir: Path,
@@ -506,11 +515,16 @@ def run_evaluation(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = map_settings or MapSettings()
+    # quality figures only on wells the model did not train on
+    profiles, n_trained = _held_out(profiles)
+    if prob_profiles is not None:
+        prob_profiles, _ = _held_out(prob_profiles)
     inputs = EvaluationInputs(
         ev.treatment_profiles(profiles), profiles, calls, prob_profiles=prob_profiles, map_settings=settings
     )
     result: dict[str, Any] = {
         "n_treatments": len(inputs.treatment_profiles),
+        "n_wells_in_training_excluded": n_trained,
         "normalization": {
             **_normalization_record(profiles),
             **({"probabilities": _normalization_record(prob_profiles)} if prob_profiles is not None else {}),

@@ -111,6 +111,8 @@ _META_MAP = {
     "moa": "Metadata_MoA",
     "role": "Metadata_Role",
     "replicate": "Metadata_Replicate",
+    # the model trained or was selected on the well (the scorer's in_training flag)
+    "in_training": "Metadata_InTraining",
 }
 
 

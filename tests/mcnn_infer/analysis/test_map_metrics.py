@@ -91,3 +91,16 @@ def test_evaluate_results_on_a_results_folder(fake_results_dir, tmp_path):
     for key in MAP_KEYS:
         assert key in result
     assert result["map_consistency_embeddings"]["fraction_retrieved"] == 1.0
+
+
+def test_wells_the_model_trained_on_are_left_out_of_the_quality_figures(tmp_path):
+    prof = synthetic_profiles()
+    trained = prof["Metadata_Compound"].eq(prof["Metadata_Compound"].iloc[-1])
+    flagged = prof.assign(Metadata_InTraining=trained)
+    result = run_evaluation(flagged, tmp_path / "flagged", map_settings=FAST)
+    held_out = run_evaluation(prof[~trained].reset_index(drop=True), tmp_path / "held", map_settings=FAST)
+    assert result["n_wells_in_training_excluded"] == int(trained.sum()) > 0
+    assert held_out["n_wells_in_training_excluded"] == 0
+    for key in ("nsc", "map_activity_embeddings"):
+        assert result[key]["n_queries"] == held_out[key]["n_queries"]
+    assert result["n_treatments"] == held_out["n_treatments"]
