@@ -8,7 +8,7 @@ import pandas as pd
 
 from mcnn_infer.plates.inspect import inspect_plates
 from tests.conftest import REPO
-from tests.fixtures.tiny_model import make_tiny_model
+from tests.fixtures.tiny_model import make_sbs96_model
 from tests.fixtures.tiny_plate import make_tiny_plate
 
 SHIPPED_MODEL = REPO / "models" / "mcnn-small-synth"
@@ -75,13 +75,7 @@ def test_real_sbs96_converted_lists_and_scores_identically(hcs, shared_data, tmp
     assert _summary(store) == _summary(source)  # same wells, sites, fields, channels, image size
     listing = hcs("plates", store)
     assert listing.exit_code == 0 and "Channel1, Channel2" in listing.stdout
-    model = make_tiny_model(
-        tmp_path / "sbs-model",
-        channels=("Channel1", "Channel2"),
-        size=(64, 64),
-        class_names=("negative", "positive"),
-        bit_depth=8,
-    )
+    model = make_sbs96_model(tmp_path / "sbs-model")
     for name, plate in (("tiff", source), ("zarr", store)):
         scored = hcs("score", plate, "--model", model, "--out", tmp_path / name, "--quiet")
         assert scored.exit_code == 0, scored.stderr

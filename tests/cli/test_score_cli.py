@@ -14,7 +14,7 @@ import pytest
 
 from mcnn_infer.scoring.options import ScoreOptions
 from mcnn_infer.scoring.pipeline import score_plates
-from tests.fixtures.tiny_model import make_tiny_model
+from tests.fixtures.tiny_model import make_sbs96_model, make_tiny_model
 from tests.fixtures.tiny_plate import make_tiny_plate, well_names
 
 CHANNELS = {
@@ -48,13 +48,7 @@ def test_score_each_layout_end_to_end(hcs, models, tmp_path, layout):
 
 
 def test_real_sbs96_plate_with_metadata(hcs, shared_data, tmp_path):
-    model = make_tiny_model(
-        tmp_path / "sbs-model",
-        channels=("Channel1", "Channel2"),
-        size=(64, 64),
-        class_names=("negative", "positive"),
-        bit_depth=8,
-    )
+    model = make_sbs96_model(tmp_path / "sbs-model")
     meta = tmp_path / "map.csv"
     rows = ["plate,well,compound,concentration,role,label"]
     for well in well_names(96):
