@@ -78,3 +78,18 @@ def test_corrupt_chunk_is_an_image_read_error(tmp_path):
     chunk.write_bytes(b"not zstd")
     with pytest.raises(ImageReadError, match="could not be read"):
         read_image(make_locator(path, [("t", 0), ("c", 0), ("z", 0)]))
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_an_array_rewritten_in_place_is_read_anew(tmp_path, zarr_format):
+    import shutil
+
+    path = tmp_path / "a"
+    _array(path, np.full((1, 2, 1, 4, 5), 7, np.uint16), zarr_format)
+    locator = make_locator(path, [("t", 0), ("c", 1), ("z", 0)])
+    assert read_image(locator).shape == (4, 5) and read_image(locator)[0, 0] == 7  # the second read is cached
+    shutil.rmtree(path)
+    _array(path, np.full((1, 2, 1, 6, 3), 9, np.uint8), zarr_format)  # new shape and dtype, same path
+    plane = read_image(locator)
+    assert plane.shape == (6, 3) and plane.dtype == np.uint8 and plane[0, 0] == 9
+    assert image_info(locator).bit_depth == 8
