@@ -36,6 +36,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from mcnn_infer.analysis.readout_comparison import compare_readouts
+from mcnn_infer.analysis.translocation import read_plate_map
 from mcnn_infer.atomic import write_table
 from mcnn_infer.errors import HcsError
 from mcnn_train.cli_steps import run_step, skip_step
@@ -44,7 +45,6 @@ PLATE_MAP_NAME = "1049_Metadata.csv"
 TRAIN_ROWS = "ABCD"
 CLASSES = {"negative": "cytoplasmic", "positive": "nuclear"}
 POSITIVE_CLASS = CLASSES["positive"]
-_ROLES = {-1: "negative", 0: "treated", 1: "positive"}
 
 
 def training_plate_map(sbs_map: Path, plate: str, train_rows: str = TRAIN_ROWS) -> pd.DataFrame:
@@ -65,23 +65,18 @@ def training_plate_map(sbs_map: Path, plate: str, train_rows: str = TRAIN_ROWS) 
         ``plate, well, compound, concentration, role, label``: concentration = dose index
         (controls 0), compound = ``row<R>`` for dosed wells, label = the class of a training control.
     """
-    raw = pd.read_csv(sbs_map, dtype=str)
-    rows = []
-    for record in raw.itertuples(index=False):
-        control = int(record.SBS_Controls)
-        role = _ROLES[control]
-        row = str(record.Row).upper()
-        rows.append(
-            {
-                "plate": plate,
-                "well": f"{row}{int(record.Column):02d}",
-                "compound": {"negative": "DMSO", "positive": "positive control"}.get(role, f"row{row}"),
-                "concentration": float(record.SBS_Doses),
-                "role": role,
-                "label": CLASSES.get(role, "") if row in train_rows else "",
-            }
-        )
-    return pd.DataFrame(rows)
+    sbs = read_plate_map(sbs_map)  # well, role, group (the row), x (the dose index)
+    compound = sbs["role"].map({"negative": "DMSO", "positive": "positive control"})
+    return pd.DataFrame(
+        {
+            "plate": plate,
+            "well": sbs["well"],
+            "compound": compound.fillna("row" + sbs["group"]),
+            "concentration": sbs["x"].astype(float),
+            "role": sbs["role"],
+            "label": sbs["role"].map(CLASSES).where(sbs["group"].isin(list(train_rows))).fillna(""),
+        }
+    )
 
 
 def run_example(

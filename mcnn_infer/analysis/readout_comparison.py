@@ -160,11 +160,13 @@ def compare_readouts(
     return summary
 
 
-def _scaled(wells: pd.DataFrame, held: set[str]) -> pd.Series:
+def _control_means(wells: pd.DataFrame, held: set[str]) -> tuple[float, float]:
+    """Mean ``y`` of the held-out negative and positive controls (the 0 and 1 of the scaled plot)."""
     sel = wells[wells["well"].isin(held)]
-    neg = sel.loc[sel["role"] == "negative", "y"].mean()
-    pos = sel.loc[sel["role"] == "positive", "y"].mean()
-    return (wells["y"] - neg) / (pos - neg)
+    return (
+        float(sel.loc[sel["role"] == "negative", "y"].mean()),
+        float(sel.loc[sel["role"] == "positive", "y"].mean()),
+    )
 
 
 def _plot(model, classical, held, model_fits, classical_fits, column, path: Path) -> Path:
@@ -180,14 +182,13 @@ def _plot(model, classical, held, model_fits, classical_fits, column, path: Path
         (model, model_fits, f"M-CNN ({column})", "#d62728"),
         (classical, classical_fits, "classical translocation score", "#1f77b4"),
     ):
-        treated = wells[wells["role"] == "treated"].assign(s=_scaled(wells, held))
-        means = treated.groupby("x")["s"].agg(["mean", "std"]).reset_index()
+        neg, pos = _control_means(wells, held)
+        treated = wells[wells["role"] == "treated"]
+        scaled = (treated["y"] - neg) / (pos - neg)
+        means = scaled.groupby(treated["x"]).agg(["mean", "std"]).reset_index()
         ax.errorbar(
             means["x"], means["mean"], yerr=means["std"], fmt="o", color=colour, capsize=2, label=label
         )
-        sel = wells[wells["well"].isin(held)]
-        neg = sel.loc[sel["role"] == "negative", "y"].mean()
-        pos = sel.loc[sel["role"] == "positive", "y"].mean()
         grid = np.linspace(means["x"].min(), means["x"].max(), 200)
         for fit in fits.values():
             if np.isfinite(fit.log_ec50):
