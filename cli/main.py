@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "score": "Score plate folders on CPU cores (OpenVINO / ONNX Runtime).",
     "merge": "Merge the outputs of sharded `hcs score` runs.",
     "analyze": "Plate QC, MoA calls, potency (EC50) and profiles from scores.",
+    "compare": "The M-CNN readout of a plate beside its classical translocation readout.",
     "evaluate": "NSC / NSCB 1-nearest-neighbour MoA accuracy on labelled plates.",
     "report": "Write a self-contained HTML report for a results folder.",
 }

@@ -7,6 +7,7 @@ import re
 import click
 
 from mcnn_infer.analysis.profiles import ALIASES, NORMALIZATION_CHOICES, NORMALIZATIONS
+from mcnn_infer.analysis.translocation import SCALES
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
@@ -48,3 +49,7 @@ PLATE_PATTERN = click.option(
     "row and col) and channel, optionally site (1-based) or site0 (0-based), timepoint, plane and plate "
     "(default: the folder name). E.g. '(?P<well>[A-P]\\d{2})_s(?P<site>\\d+)_(?P<channel>w\\d)\\.tif'.",
 )
+
+
+#: The scales of the classical translocation readout (``hcs analyze --score``, ``hcs compare``).
+TRANSLOCATION_SCALE = click.Choice(list(SCALES))

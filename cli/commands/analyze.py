@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from hcs_cli.params import PROFILE_NORMALIZATION
+from hcs_cli.params import PROFILE_NORMALIZATION, TRANSLOCATION_SCALE
 from rich.console import Console
 
 from mcnn_infer.analysis.errors import AnalysisError
@@ -41,13 +41,31 @@ from mcnn_infer.analysis.errors import AnalysisError
     help="Plate map CSV (translocation readout).",
 )
 @click.option(
+    "--score",
+    "translocation_score",
+    type=TRANSLOCATION_SCALE,
+    help="Translocation readout (default: ratio): the scale of QC, heatmap and potency (all three are written). "
+    "ratio = nuclear/perinuclear reporter intensity; log-ratio = its natural log; nuclear-fraction = "
+    "nuclear/(nuclear+perinuclear). The ratio is convex in the amount translocated, so its EC50s lie "
+    "at higher doses.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder (translocation readout; results go to OUT/analysis).",
 )
 def command(
-    path, readout, truth, qc_class, response_class, heatmap_class, normalize, plate_map, out_dir
+    path,
+    readout,
+    truth,
+    qc_class,
+    response_class,
+    heatmap_class,
+    normalize,
+    plate_map,
+    translocation_score,
+    out_dir,
 ) -> None:
     """Analyse PATH and write tables and figures to <folder>/analysis/."""
     if readout == "translocation":
@@ -55,8 +73,13 @@ def command(
             raise AnalysisError(f"--readout translocation on {path}: --plate-map and --out are required")
         from mcnn_infer.analysis.translocation import analyze_translocation
 
-        result = analyze_translocation(path, plate_map, out_dir)
+        result = analyze_translocation(path, plate_map, out_dir, score=translocation_score or "ratio")
     else:
+        if translocation_score is not None:
+            raise AnalysisError(
+                f"--score {translocation_score} on {path}: it chooses the scale of --readout translocation; "
+                "the model readout has none"
+            )
         from mcnn_infer.analysis.pipeline import analyze
 
         result = analyze(

@@ -9,6 +9,15 @@ to the log-odds (the potency readout of ``hcs analyze``). Written to ``out_dir``
 classical range widened by ``tolerance``), ``readout_comparison.json`` (Z', ranges, verdicts),
 ``readout_comparison.png`` (both dose responses on one axis, each scaled to its own held-out
 controls: 0 = negative mean, 1 = positive mean) and ``readout_comparison.html``.
+
+The classical measurement is judged on each of its scales (:data:`~mcnn_infer.analysis.translocation.SCALES`:
+ratio, log-ratio, nuclear fraction), because a 4PL EC50 depends on the scale of the readout: the
+ratio grows with the odds of nuclear localisation, so its half-maximal point lies later in the
+dose series than on the log-ratio or the nuclear fraction of the very same masks. The verdict of
+``readout_comparison.csv`` is against ``classical_scale``, by default the log-ratio: the M-CNN's
+potency readout is a log-odds, and the log of the nuclear / perinuclear ratio is the classical
+readout on the matching scale. ``readout_comparison_scales.csv`` gives Z', EC50 range and verdict
+for every scale, the ratio included.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from mcnn_infer import atomic
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.potency import four_pl, potency_table
 from mcnn_infer.analysis.qc import z_prime
-from mcnn_infer.analysis.translocation import SCORE, read_plate_map
+from mcnn_infer.analysis.translocation import SCALES, SCORE, read_plate_map
 from mcnn_infer.atomic import write_json
 from mcnn_infer.results import IN_TRAINING, LOGODDS_PREFIX, logodds_column, prob_column
 
@@ -52,13 +61,16 @@ def _model_wells(results_dir: Path, pmap: pd.DataFrame, class_name: str) -> tupl
 
 
 def _classical_wells(classical_dir: Path) -> pd.DataFrame:
+    """``well`` and every classical scale column the table has (older tables: the ratio only)."""
     path = classical_dir / "translocation_wells.csv"
     if not path.is_file():
         raise AnalysisError(
             f"{path}: not found; expected the output of `hcs analyze --readout translocation --out DIR`"
         )
     table = pd.read_csv(path, dtype={"group": str})
-    return table[["well", SCORE]].rename(columns={SCORE: "y"})
+    if SCORE not in table.columns:
+        raise AnalysisError(f"{path}: no column {SCORE!r}; expected a translocation wells table")
+    return table[["well", *(c for c in SCALES.values() if c in table.columns)]]
 
 
 def _held_out_z(wells: pd.DataFrame, held: set[str], column: str = "y") -> tuple[float, int, int]:
@@ -73,6 +85,30 @@ def _ec50s(wells: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     return potency_table(treated, group="group", x="x", y="y", x_is_log10_conc=False)
 
 
+def _judge(
+    model_fit: pd.DataFrame, classical_fit: pd.DataFrame, tolerance: float
+) -> tuple[pd.DataFrame, dict]:
+    """Per-group table of both EC50s and the verdict against the classical range widened by ``tolerance``."""
+    low = float(classical_fit["ec50_x"].min()) - tolerance
+    high = float(classical_fit["ec50_x"].max()) + tolerance
+    table = model_fit[["group", "ec50_x", "ec50_low", "ec50_high", "trusted"]].merge(
+        classical_fit[["group", "ec50_x", "trusted"]], on="group", suffixes=("_model", "_classical")
+    )
+    table["model_within_classical_range"] = table["ec50_x_model"].between(low, high)
+    verdict = {
+        "classical_ec50_range": [float(classical_fit["ec50_x"].min()), float(classical_fit["ec50_x"].max())],
+        "n_groups_within": int(table["model_within_classical_range"].sum()),
+        "n_groups": len(table),
+        "all_model_ec50_within": bool(table["model_within_classical_range"].all()),
+        # how the two readouts' row EC50s relate: a constant shift, and the same order of the rows
+        "ec50_shift_model_minus_classical": float(
+            (table["ec50_x_model"] - table["ec50_x_classical"]).median()
+        ),
+        "ec50_spearman": float(spearmanr(table["ec50_x_model"], table["ec50_x_classical"]).statistic),
+    }
+    return table, verdict
+
+
 def compare_readouts(
     results_dir: str | Path,
     classical_dir: str | Path,
@@ -80,6 +116,7 @@ def compare_readouts(
     out_dir: str | Path,
     class_name: str,
     tolerance: float = TOLERANCE,
+    classical_scale: str = "log-ratio",
 ) -> dict[str, Any]:
     """Compare the model's and the classical readout of one plate; write the files listed above.
 
@@ -100,19 +137,32 @@ def compare_readouts(
         The model class of the positive controls (its log-odds is the model readout).
     tolerance : float
         Widening of the classical group EC50 range (x units).
+    classical_scale : str
+        Scale of the classical readout the verdict of ``readout_comparison.csv`` is against, a key
+        of :data:`~mcnn_infer.analysis.translocation.SCALES`; every scale the classical table has
+        is judged in ``classical_scales``.
 
     Returns
     -------
     dict
         The contents of ``readout_comparison.json``.
     """
+    if classical_scale not in SCALES:
+        raise AnalysisError(
+            f"readout comparison: classical scale {classical_scale!r}; expected one of {sorted(SCALES)}"
+        )
     results_dir, out = Path(results_dir), Path(out_dir)
     classical_dir = Path(classical_dir)
     if (classical_dir / "analysis").is_dir():
         classical_dir = classical_dir / "analysis"
     pmap = read_plate_map(plate_map)
     model, column = _model_wells(results_dir, pmap, class_name)
-    classical = _classical_wells(classical_dir).merge(pmap, on="well", how="inner")
+    classical_all = _classical_wells(classical_dir).merge(pmap, on="well", how="inner")
+    if SCALES[classical_scale] not in classical_all.columns:
+        raise AnalysisError(
+            f"{classical_dir / 'translocation_wells.csv'}: no column {SCALES[classical_scale]!r} for the "
+            f"classical scale {classical_scale!r}; rerun `hcs analyze --readout translocation`"
+        )
     controls = model[model["role"].isin(["positive", "negative"])]
     held = set(controls.loc[~controls[IN_TRAINING].astype(bool), "well"])
     trained = sorted(set(controls.loc[controls[IN_TRAINING].astype(bool), "well"]))
@@ -124,40 +174,88 @@ def compare_readouts(
     out.mkdir(parents=True, exist_ok=True)
     z_model, n_pos, n_neg = _held_out_z(model, held, "p")
     z_model_logodds, _, _ = _held_out_z(model, held)
-    z_classical, _, _ = _held_out_z(classical, held)
-    z_classical_all, _, _ = _held_out_z(classical, set(classical["well"]))
     model_fit, model_fits = _ec50s(model)
-    classical_fit, classical_fits = _ec50s(classical)
-    low = float(classical_fit["ec50_x"].min()) - tolerance
-    high = float(classical_fit["ec50_x"].max()) + tolerance
-    table = model_fit[["group", "ec50_x", "ec50_low", "ec50_high", "trusted"]].merge(
-        classical_fit[["group", "ec50_x", "trusted"]], on="group", suffixes=("_model", "_classical")
-    )
-    table["model_within_classical_range"] = table["ec50_x_model"].between(low, high)
+    scales, tables, classical_fits = {}, {}, {}
+    for scale, scale_column in SCALES.items():
+        if scale_column not in classical_all.columns:
+            continue
+        classical = classical_all.rename(columns={scale_column: "y"})
+        classical_fit, classical_fits[scale] = _ec50s(classical)
+        tables[scale], verdict = _judge(model_fit, classical_fit, tolerance)
+        scales[scale] = {
+            "column": scale_column,
+            "z_prime_held_out": _held_out_z(classical, held)[0],
+            "z_prime_all_controls": _held_out_z(classical, set(classical["well"]))[0],
+            **verdict,
+        }
+    main = scales[classical_scale]
+    table = tables[classical_scale]
     atomic.write_table(table, out / "readout_comparison.csv")
-    png = _plot(model, classical, held, model_fits, classical_fits, column, out / "readout_comparison.png")
+    scale_rows = [
+        {"scale": name, **{k: v for k, v in verdict.items() if k != "classical_ec50_range"}}
+        | {
+            "classical_ec50_min": verdict["classical_ec50_range"][0],
+            "classical_ec50_max": verdict["classical_ec50_range"][1],
+        }
+        for name, verdict in scales.items()
+    ]
+    atomic.write_table(pd.DataFrame(scale_rows), out / "readout_comparison_scales.csv")
+    curves = [(model, model_fits, f"M-CNN ({column})", "#d62728")]
+    for scale, colour in (("ratio", "#1f77b4"), ("log-ratio", "#2ca02c")):
+        if scale in scales:
+            curves.append(
+                (
+                    classical_all.rename(columns={SCALES[scale]: "y"}),
+                    classical_fits[scale],
+                    f"classical translocation {scale}",
+                    colour,
+                )
+            )
+    png = _plot(curves, held, out / "readout_comparison.png")
     summary = {
         "model_readout": column,
         "model_readout_kind": "log-odds" if column.startswith(LOGODDS_PREFIX) else "probability",
-        "classical_readout": SCORE,
+        "classical_readout": SCALES[classical_scale],
+        "classical_scale": classical_scale,
         "held_out_controls": {"wells": sorted(held), "n_positive": n_pos, "n_negative": n_neg},
         "trained_control_wells": trained,
         "model_qc_score": prob_column(class_name),
-        "z_prime_held_out": {"model": z_model, "model_logodds": z_model_logodds, "classical": z_classical},
-        "z_prime_classical_all_controls": z_classical_all,
-        "classical_ec50_range": [float(classical_fit["ec50_x"].min()), float(classical_fit["ec50_x"].max())],
+        "z_prime_held_out": {
+            "model": z_model,
+            "model_logodds": z_model_logodds,
+            "classical": main["z_prime_held_out"],
+        },
+        "z_prime_classical_all_controls": main["z_prime_all_controls"],
         "tolerance": tolerance,
-        "all_model_ec50_within": bool(table["model_within_classical_range"].all()),
-        # how the two readouts' row EC50s relate: a constant shift, and the same order of the rows
-        "ec50_shift_model_minus_classical": float((table["ec50_x_model"] - table["ec50_x_classical"]).median()),
-        "ec50_spearman": float(spearmanr(table["ec50_x_model"], table["ec50_x_classical"]).statistic),
+        **{k: main[k] for k in ("classical_ec50_range", "all_model_ec50_within")},
+        "ec50_shift_model_minus_classical": main["ec50_shift_model_minus_classical"],
+        "ec50_spearman": main["ec50_spearman"],
+        "classical_scales": scales,
         "groups": table.to_dict("records"),
         "table": "readout_comparison.csv",
+        "scales_table": "readout_comparison_scales.csv",
         "plot": png.name,
     }
     write_json(out / "readout_comparison.json", summary)
     _write_html(summary, table, png, out / "readout_comparison.html")
     return summary
+
+
+def verdict_line(summary: dict[str, Any]) -> str:
+    """One line of the comparison's figures: held-out Z' and the row EC50 verdict on every classical scale."""
+    z = summary["z_prime_held_out"]
+    verdicts = "; ".join(
+        f"{name} {v['classical_ec50_range'][0]:.2f}-{v['classical_ec50_range'][1]:.2f}: "
+        f"{v['n_groups_within']}/{v['n_groups']} within (shift {v['ec50_shift_model_minus_classical']:+.2f})"
+        for name, v in summary["classical_scales"].items()
+    )
+    return (
+        f"held-out Z' ({len(summary['held_out_controls']['wells'])} control wells): M-CNN {z['model']:.3f} "
+        f"({summary['model_qc_score']}; {z['model_logodds']:.3f} on {summary['model_readout']}), "
+        f"classical {summary['classical_scale']} {z['classical']:.3f}. Row EC50s M-CNN "
+        + ", ".join(f"{g['group']} {g['ec50_x_model']:.2f}" for g in summary["groups"])
+        + f"; classical ranges (+/- {summary['tolerance']}): {verdicts}"
+    )
 
 
 def _control_means(wells: pd.DataFrame, held: set[str]) -> tuple[float, float]:
@@ -169,7 +267,8 @@ def _control_means(wells: pd.DataFrame, held: set[str]) -> tuple[float, float]:
     )
 
 
-def _plot(model, classical, held, model_fits, classical_fits, column, path: Path) -> Path:
+def _plot(curves: list[tuple], held: set[str], path: Path) -> Path:
+    """Dose responses of ``curves`` (wells with ``y``, fits, label, colour), each scaled to its held-out controls."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,10 +277,7 @@ def _plot(model, classical, held, model_fits, classical_fits, column, path: Path
     from mcnn_infer.analysis.io import save_figure
 
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
-    for wells, fits, label, colour in (
-        (model, model_fits, f"M-CNN ({column})", "#d62728"),
-        (classical, classical_fits, "classical translocation score", "#1f77b4"),
-    ):
+    for wells, fits, label, colour in curves:
         neg, pos = _control_means(wells, held)
         treated = wells[wells["role"] == "treated"]
         scaled = (treated["y"] - neg) / (pos - neg)
@@ -208,13 +304,18 @@ def _write_html(summary: dict, table: pd.DataFrame, png: Path, path: Path) -> No
     image = base64.b64encode(png.read_bytes()).decode("ascii")
     z = summary["z_prime_held_out"]
     rows = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in record.values())
-        + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in record.values()) + "</tr>"
         for record in table.to_dict("records")
     )
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     low, high = summary["classical_ec50_range"]
+    scale_rows = "".join(
+        f"<tr><td>{html.escape(name)}{' (verdict above)' if name == summary['classical_scale'] else ''}</td>"
+        f"<td>{_fmt(v['z_prime_held_out'])}</td><td>{v['classical_ec50_range'][0]:.2f} to "
+        f"{v['classical_ec50_range'][1]:.2f}</td><td>{v['n_groups_within']}/{v['n_groups']}</td>"
+        f"<td>{v['ec50_shift_model_minus_classical']:+.2f}</td><td>{v['ec50_spearman']:.2f}</td></tr>"
+        for name, v in summary["classical_scales"].items()
+    )
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Readout comparison</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:60em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
 </head><body><h1>M-CNN vs classical translocation readout</h1>
@@ -224,11 +325,18 @@ def _write_html(summary: dict, table: pd.DataFrame, png: Path, path: Path) -> No
 {html.escape(summary["model_readout"])}: {_fmt(z["model_logodds"])}), classical {_fmt(z["classical"])}
 (classical on all controls: {_fmt(summary["z_prime_classical_all_controls"])}).
 The model trained on the control wells {html.escape(", ".join(summary["trained_control_wells"]) or "none")}.</p>
-<p>EC50 per row (dose index; M-CNN on {html.escape(summary["model_readout"])}): classical range {low:.2f} to {high:.2f}, widened by {summary["tolerance"]}:
+<p>EC50 per row (dose index; M-CNN on {html.escape(summary["model_readout"])}; classical
+{html.escape(summary["classical_scale"])}): classical range {low:.2f} to {high:.2f}, widened by {summary["tolerance"]}:
 every M-CNN EC50 within it: <b>{"yes" if summary["all_model_ec50_within"] else "no"}</b>; median shift
 M-CNN minus classical {summary["ec50_shift_model_minus_classical"]:+.2f}, Spearman correlation of the rows
 {summary["ec50_spearman"]:.2f}.</p>
 <table><tr>{head}</tr>{rows}</table>
+<h2>The classical readout on each of its scales</h2>
+<p>A 4PL EC50 depends on the scale of the readout. The ratio grows with the odds of nuclear
+localisation, so it is convex in the amount translocated and reaches its half-maximal value later in
+the dose series than the log-ratio or the nuclear fraction of the same nuclei and rings.</p>
+<table><tr><th>classical scale</th><th>held-out Z'</th><th>row EC50 range</th><th>M-CNN rows within (&plusmn;{summary["tolerance"]})</th>
+<th>median shift M-CNN minus classical</th><th>Spearman</th></tr>{scale_rows}</table>
 <img alt="dose response" src="data:image/png;base64,{image}"></body></html>"""
     atomic.write_text(path, body)
 

@@ -6,10 +6,19 @@ Per field, with the reporter (GFP) and DNA channels:
    (binary opening removes specks).
 2. Ring mask: the nuclear mask dilated by ``ring_px`` pixels minus the mask dilated by 1 px
    (cytoplasm next to each nucleus).
-3. Score = mean GFP in nuclei / mean GFP in the ring (dimensionless; ~0.8 when the reporter
-   is cytoplasmic, >3 when it is nuclear).
+3. From the mean GFP in nuclei N and in the ring R, three scales of the same measurement
+   (:data:`SCALES`, each a column of ``translocation_wells.csv``):
 
-Per well the score is the mean over its fields. Plate QC (Z'), a heatmap, and a 4PL fit per
+   * ``ratio`` N / R (dimensionless; ~0.8 when the reporter is cytoplasmic, >3 when nuclear);
+   * ``log-ratio`` ln(N / R);
+   * ``nuclear-fraction`` N / (N + R) (0..1).
+
+   The ratio grows with the odds of nuclear localisation, so it is convex in the amount
+   translocated: its half-maximal point, and with it a 4PL EC50, lies at higher doses than on
+   the other two scales (about 0.4 dose index on sbs96). ``score`` chooses the scale of QC,
+   heatmap and potency (default ``ratio``); the other two are written beside it.
+
+Per well each scale is the mean over its fields. Plate QC (Z'), a heatmap, and a 4PL fit per
 row (SBS plate map: dose index 1..9 on the x axis) are written like the model-based analysis.
 """
 
@@ -40,6 +49,17 @@ from mcnn_infer.results import ANALYSIS_DIRNAME, SUMMARY_NAME
 from mcnn_infer.wells import normalize_well
 
 SCORE = "translocation_score"
+#: Scale name -> column of the per-well table. ``translocation_score`` (the ratio) keeps its name.
+SCALES = {
+    "ratio": SCORE,
+    "log-ratio": "translocation_log_ratio",
+    "nuclear-fraction": "translocation_nuclear_fraction",
+}
+_SCALE_TEXT = {
+    "ratio": "nuclear / perinuclear reporter intensity ratio",
+    "log-ratio": "natural log of the nuclear / perinuclear reporter intensity ratio",
+    "nuclear-fraction": "nuclear / (nuclear + perinuclear) reporter intensity",
+}
 SBS_COLUMNS = ("Row", "Column", "SBS_Doses", "SBS_Controls")
 _SBS_ROLES = {-1: "negative", 0: "treated", 1: "positive"}
 
@@ -56,8 +76,8 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(centres[int(np.nanargmax(between))]) if np.isfinite(between).any() else float(centres[0])
 
 
-def nuclear_translocation_score(gfp: np.ndarray, dna: np.ndarray, ring_px: int = 4) -> float:
-    """Nuclear / perinuclear reporter intensity ratio of one field.
+def nuclear_and_ring_means(gfp: np.ndarray, dna: np.ndarray, ring_px: int = 4) -> tuple[float, float]:
+    """Mean reporter intensity in the nuclei and in the perinuclear ring of one field.
 
     Parameters
     ----------
@@ -68,9 +88,9 @@ def nuclear_translocation_score(gfp: np.ndarray, dna: np.ndarray, ring_px: int =
 
     Returns
     -------
-    float
-        Mean GFP inside nuclei divided by mean GFP in the ring; NaN when no nuclei are found
-        or the ring is dark.
+    nuclear, ring : float
+        Mean GFP inside nuclei and in the ring (raw intensity units); NaN when no nuclei or no
+        ring pixels are found.
     """
     if gfp.shape != dna.shape or gfp.ndim != 2:
         raise AnalysisError(
@@ -80,14 +100,43 @@ def nuclear_translocation_score(gfp: np.ndarray, dna: np.ndarray, ring_px: int =
         raise AnalysisError(f"translocation: ring_px {ring_px}; expected >= 2")
     d = ndi.gaussian_filter(dna.astype(np.float32), 1.5)
     if float(d.max()) == float(d.min()):
-        return float("nan")
+        return float("nan"), float("nan")
     nuclei = ndi.binary_opening(d > otsu_threshold(d))
     ring = ndi.binary_dilation(nuclei, iterations=ring_px) & ~ndi.binary_dilation(nuclei, iterations=1)
     if not nuclei.any() or not ring.any():
-        return float("nan")
+        return float("nan"), float("nan")
     g = gfp.astype(np.float32)
-    ring_mean = float(g[ring].mean())
-    return float(g[nuclei].mean()) / ring_mean if ring_mean > 0 else float("nan")
+    return float(g[nuclei].mean()), float(g[ring].mean())
+
+
+def translocation_scales(nuclear: np.ndarray, ring: np.ndarray) -> dict[str, np.ndarray]:
+    """The three scales of :data:`SCALES` from nuclear and ring means.
+
+    Parameters
+    ----------
+    nuclear, ring : numpy.ndarray, shape (n,)
+        Mean reporter intensity in nuclei and ring per field (raw intensity units).
+
+    Returns
+    -------
+    dict
+        ``{column: array of shape (n,)}``; NaN where the ring is dark (R <= 0) or a mean is NaN.
+    """
+    nuclear = np.asarray(nuclear, dtype=float)
+    ring = np.asarray(ring, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ring > 0, nuclear / np.where(ring > 0, ring, 1.0), np.nan)
+        return {
+            SCALES["ratio"]: ratio,
+            SCALES["log-ratio"]: np.log(ratio),
+            SCALES["nuclear-fraction"]: np.where(ring > 0, nuclear / (nuclear + ring), np.nan),
+        }
+
+
+def nuclear_translocation_score(gfp: np.ndarray, dna: np.ndarray, ring_px: int = 4) -> float:
+    """The ratio N / R of one field (parameters as :func:`nuclear_and_ring_means`); NaN without nuclei or ring."""
+    nuclear, ring = nuclear_and_ring_means(gfp, dna, ring_px)
+    return float(translocation_scales(np.array([nuclear]), np.array([ring]))[SCORE][0])
 
 
 def read_plate_map(path: str | Path) -> pd.DataFrame:
@@ -161,6 +210,7 @@ def analyze_translocation(
     reporter_channel: int = 0,
     dna_channel: int = 1,
     ring_px: int = 4,
+    score: str = "ratio",
 ) -> AnalysisResult:
     """Score a translocation plate classically and write QC, heatmap and per-group 4PL potency.
 
@@ -177,12 +227,17 @@ def analyze_translocation(
     reporter_channel, dna_channel : int
         Positions of the reporter and DNA channels in the plate's channel order.
     ring_px : int
-        See :func:`nuclear_translocation_score`.
+        See :func:`nuclear_and_ring_means`.
+    score : str
+        Scale of QC, heatmap and potency, a key of :data:`SCALES`; every scale is written.
 
     Returns
     -------
     AnalysisResult
     """
+    if score not in SCALES:
+        raise AnalysisError(f"translocation: score {score!r}; expected one of {sorted(SCALES)}")
+    column = SCALES[score]
     scan = scan_plate(plate_dir)
     pmap = read_plate_map(plate_map)
     n_ch = len(scan.channels)
@@ -195,16 +250,18 @@ def analyze_translocation(
     if fields.empty:
         raise AnalysisError(f"{plate_dir}: no complete fields found; problems: {len(scan.problems)}")
     path_cols = scan.path_columns
-    scores = np.empty(len(fields))
+    means = np.empty((len(fields), 2))
     with analysis_progress() as bar:
         task = bar.add_task("translocation score", total=len(fields))
         for i, paths in enumerate(fields[path_cols].itertuples(index=False)):
             img = read_field([paths[reporter_channel], paths[dna_channel]])
-            scores[i] = nuclear_translocation_score(img[:, :, 0], img[:, :, 1], ring_px)
+            means[i] = nuclear_and_ring_means(img[:, :, 0], img[:, :, 1], ring_px)
             bar.advance(task)
-    per_field = fields[["plate", "well", "site"]].assign(**{SCORE: scores})
-    wells = per_field.groupby(["plate", "well"], sort=True)[SCORE].agg(["mean", "count"]).reset_index()
-    wells = wells.rename(columns={"mean": SCORE, "count": "n_fields"})
+    per_field = fields[["plate", "well", "site"]].assign(**translocation_scales(means[:, 0], means[:, 1]))
+    by_well = per_field.groupby(["plate", "well"], sort=True)
+    wells = (
+        by_well[list(SCALES.values())].mean().join(by_well[SCORE].count().rename("n_fields")).reset_index()
+    )
     missing = sorted(set(wells["well"]) - set(pmap["well"]))
     if missing:
         raise AnalysisError(f"{plate_map}: well(s) {missing[:5]} of {plate_dir} are not in the plate map")
@@ -217,29 +274,32 @@ def analyze_translocation(
         "source": str(plate_dir),
         "plate_map": str(plate_map),
         "created": now_iso(),
-        "readout": "nuclear / perinuclear reporter intensity ratio (model-free)",
+        "readout": f"{_SCALE_TEXT[score]} (model-free)",
+        "score": score,
+        "score_column": column,
+        "scale_columns": dict(SCALES),
         "n_plates": int(wells["plate"].nunique()),
         "n_wells": len(wells),
         "n_fields": len(fields),
         "notes": [],
         "wells_table": "translocation_wells.csv",
     }
-    summary["qc"] = write_qc(wells, SCORE, out)
+    summary["qc"] = write_qc(wells, column, out)
     summary["heatmaps"] = []
     for plate, pw in wells.groupby("plate", sort=True):
-        rel = f"heatmaps/{safe_name(plate)}_{SCORE}.png"
-        score_heatmap(pw, SCORE, out / rel, title=f"{plate}: translocation score")
-        summary["heatmaps"].append({"plate": plate, "kind": "score", "column": SCORE, "path": rel})
-    treated = wells[(wells["role"] == "treated") & np.isfinite(wells["x"]) & np.isfinite(wells[SCORE])]
+        rel = f"heatmaps/{safe_name(plate)}_{column}.png"
+        score_heatmap(pw, column, out / rel, title=f"{plate}: translocation {score}")
+        summary["heatmaps"].append({"plate": plate, "kind": "score", "column": column, "path": rel})
+    treated = wells[(wells["role"] == "treated") & np.isfinite(wells["x"]) & np.isfinite(wells[column])]
     group = pmap.attrs["group_name"]
-    points = treated.rename(columns={"group": group, SCORE: "y"})[[group, "x", "y"]]
+    points = treated.rename(columns={"group": group, column: "y"})[[group, "x", "y"]]
     summary["potency"] = write_potency(
         points,
         out,
         group=group,
         x_is_log10_conc=pmap.attrs["x_is_log10_conc"],
         x_label=pmap.attrs["x_label"],
-        y_label="translocation score",
+        y_label=f"translocation {score}",
     )
     write_json(out / SUMMARY_NAME, summary)
     return AnalysisResult(out, summary)

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pandas as pd
 from click.testing import CliRunner
 from hcs_cli.main import _group
@@ -96,6 +97,46 @@ def test_translocation_readout_on_real_sbs96(tmp_path):
     assert pot["trusted"].all() and (pot["hill"] > 0).all() and (pot["top"] > 3 * pot["bottom"]).all()
     assert pot["ec50_x"].between(3, 7).all()
     assert runner.invoke(_group, ["report", str(out)]).exit_code == 0
+
+
+def test_translocation_scales_on_real_sbs96(tmp_path):
+    """Every scale is written; --score moves QC and potency to it; the ratio's EC50s lie later."""
+    from mcnn_infer.analysis.potency import potency_table
+    from mcnn_infer.analysis.translocation import SCALES
+
+    out = tmp_path / "sbs"
+    args = ["analyze", "--readout", "translocation", SBS, "--plate-map", f"{SBS}/1049_Metadata.csv"]
+    r = CliRunner().invoke(_group, [*args, "--out", str(out), "--score", "log-ratio"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "analysis" / "summary.json").read_text())
+    assert summary["score"] == "log-ratio" and summary["score_column"] == SCALES["log-ratio"]
+    wells = pd.read_csv(out / "analysis" / "translocation_wells.csv", dtype={"group": str})
+    # one field per well: the well's log-ratio is the log of its ratio
+    assert (wells["n_fields"] == 1).all()
+    ratio, log_ratio = wells[SCALES["ratio"]], wells[SCALES["log-ratio"]]
+    pd.testing.assert_series_equal(np.log(ratio), log_ratio, check_names=False)
+    assert wells[SCALES["nuclear-fraction"]].between(0, 1).all()
+    pot = pd.read_csv(out / "analysis" / "potency.csv")
+    treated = wells[wells["role"] == "treated"]
+    on_ratio, _ = potency_table(treated, group="group", x="x", y=SCALES["ratio"], x_is_log10_conc=False)
+    np.testing.assert_allclose(
+        pot.sort_values("row")["ec50_x"].to_numpy(),
+        potency_table(treated, group="group", x="x", y=SCALES["log-ratio"], x_is_log10_conc=False)[0][
+            "ec50_x"
+        ].to_numpy(),
+    )
+    # the ratio is convex in the amount translocated: on sbs96 its row EC50s are later, by ~0.4
+    shift = float(np.median(on_ratio["ec50_x"].to_numpy() - pot.sort_values("row")["ec50_x"].to_numpy()))
+    assert 0.2 < shift < 0.7
+    qc = pd.read_csv(out / "analysis" / "qc_plates.csv")
+    assert qc.loc[0, "z_prime"] > 0.5
+
+
+def test_score_scale_is_for_the_translocation_readout_only(tmp_path, hcs):
+    root = tmp_path / "results"
+    fake_results.write_fake_results(root)
+    r = hcs("analyze", root, "--score", "log-ratio")
+    assert r.exit_code == 2 and "--score log-ratio" in r.stderr and "translocation" in r.stderr
 
 
 def test_translocation_requires_plate_map(tmp_path):

@@ -4,7 +4,13 @@ import pytest
 import tifffile
 
 from mcnn_infer.analysis.errors import AnalysisError
-from mcnn_infer.analysis.translocation import nuclear_translocation_score, read_plate_map
+from mcnn_infer.analysis.translocation import (
+    SCALES,
+    nuclear_and_ring_means,
+    nuclear_translocation_score,
+    read_plate_map,
+    translocation_scales,
+)
 from tests.conftest import SHARED_DATA
 
 SBS = str(SHARED_DATA / "sbs96")
@@ -27,6 +33,20 @@ def test_score_separates_nuclear_from_cytoplasmic():
     assert nuclear_translocation_score(*_cells(False)) < 0.5
     with pytest.raises(AnalysisError, match="shape"):
         nuclear_translocation_score(np.zeros((4, 4)), np.zeros((5, 5)))
+
+
+def test_scales_of_the_same_means():
+    nuclear, ring = nuclear_and_ring_means(*_cells(True))
+    assert nuclear == pytest.approx(150, rel=0.1) and ring == pytest.approx(30, rel=0.2)
+    scales = translocation_scales(np.array([nuclear, 2.0, 1.0]), np.array([ring, 0.0, 3.0]))
+    assert set(scales) == set(SCALES.values())
+    ratio = scales[SCALES["ratio"]]
+    assert ratio[0] == pytest.approx(nuclear / ring) == nuclear_translocation_score(*_cells(True))
+    np.testing.assert_allclose(scales[SCALES["log-ratio"]][[0, 2]], np.log([nuclear / ring, 1 / 3]))
+    np.testing.assert_allclose(scales[SCALES["nuclear-fraction"]][[0, 2]], [nuclear / (nuclear + ring), 0.25])
+    # a dark ring gives no score on any scale, never inf
+    assert all(np.isnan(values[1]) for values in scales.values())
+    assert np.isnan(nuclear_and_ring_means(np.ones((8, 8)), np.zeros((8, 8)))).all()
 
 
 def test_real_controls_differ():
