@@ -52,6 +52,7 @@ def sbs96_seed(out: Path, seed: int, console: Console) -> dict[str, float]:
         figures[f"rows within classical {name} +/-{summary['tolerance']}"] = scale["n_groups_within"]
         figures[f"EC50 shift vs classical {name}"] = scale["ec50_shift_model_minus_classical"]
         figures[f"row EC50 Spearman vs classical {name}"] = scale["ec50_spearman"]
+        figures[f"dosed wells Pearson r vs classical {name}"] = scale["pearson_r_treated_wells"]
     return figures
 
 
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("stability-out"))
     args = parser.parse_args(argv)
-    console = Console()
+    # a log file gets the whole table (rich wraps to 80 columns when not writing to a terminal)
+    console = Console() if sys.stdout.isatty() else Console(width=150)
     results: dict[str, dict[int, dict[str, float]]] = {}
     runners = {"sbs96": sbs96_seed, "demo": demo_seed}
     for what in args.what:

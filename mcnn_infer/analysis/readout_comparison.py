@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
+from scipy.stats import pearsonr, spearmanr
 
 from mcnn_infer import atomic
 from mcnn_infer.analysis.errors import AnalysisError
@@ -107,6 +107,17 @@ def _judge(
         "ec50_spearman": float(spearmanr(table["ec50_x_model"], table["ec50_x_classical"]).statistic),
     }
     return table, verdict
+
+
+def _pearson_treated(model: pd.DataFrame, classical: pd.DataFrame) -> float:
+    """Pearson r of the model's and the classical ``y`` over the dosed wells (how linearly they relate)."""
+    pairs = model.loc[model["role"] == "treated", ["well", "y"]].merge(
+        classical[["well", "y"]], on="well", suffixes=("_model", "_classical")
+    )
+    pairs = pairs[np.isfinite(pairs["y_model"]) & np.isfinite(pairs["y_classical"])]
+    if len(pairs) < 3:
+        return float("nan")
+    return float(pearsonr(pairs["y_model"], pairs["y_classical"]).statistic)
 
 
 def compare_readouts(
@@ -187,6 +198,7 @@ def compare_readouts(
             "z_prime_held_out": _held_out_z(classical, held)[0],
             "z_prime_all_controls": _held_out_z(classical, set(classical["well"]))[0],
             **verdict,
+            "pearson_r_treated_wells": _pearson_treated(model, classical),
         }
     main = scales[classical_scale]
     table = tables[classical_scale]
@@ -313,7 +325,8 @@ def _write_html(summary: dict, table: pd.DataFrame, png: Path, path: Path) -> No
         f"<tr><td>{html.escape(name)}{' (verdict above)' if name == summary['classical_scale'] else ''}</td>"
         f"<td>{_fmt(v['z_prime_held_out'])}</td><td>{v['classical_ec50_range'][0]:.2f} to "
         f"{v['classical_ec50_range'][1]:.2f}</td><td>{v['n_groups_within']}/{v['n_groups']}</td>"
-        f"<td>{v['ec50_shift_model_minus_classical']:+.2f}</td><td>{v['ec50_spearman']:.2f}</td></tr>"
+        f"<td>{v['ec50_shift_model_minus_classical']:+.2f}</td><td>{v['ec50_spearman']:.2f}</td>"
+        f"<td>{v['pearson_r_treated_wells']:.3f}</td></tr>"
         for name, v in summary["classical_scales"].items()
     )
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Readout comparison</title>
@@ -336,7 +349,8 @@ M-CNN minus classical {summary["ec50_shift_model_minus_classical"]:+.2f}, Spearm
 localisation, so it is convex in the amount translocated and reaches its half-maximal value later in
 the dose series than the log-ratio or the nuclear fraction of the same nuclei and rings.</p>
 <table><tr><th>classical scale</th><th>held-out Z'</th><th>row EC50 range</th><th>M-CNN rows within (&plusmn;{summary["tolerance"]})</th>
-<th>median shift M-CNN minus classical</th><th>Spearman</th></tr>{scale_rows}</table>
+<th>median shift M-CNN minus classical</th><th>Spearman of the rows' EC50s</th>
+<th>Pearson r of the dosed wells</th></tr>{scale_rows}</table>
 <img alt="dose response" src="data:image/png;base64,{image}"></body></html>"""
     atomic.write_text(path, body)
 

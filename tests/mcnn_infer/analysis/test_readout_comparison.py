@@ -59,6 +59,9 @@ def test_every_classical_scale_is_judged_and_the_ratio_lies_later(tmp_path):
     assert (
         summary["ec50_shift_model_minus_classical"] == scales["log-ratio"]["ec50_shift_model_minus_classical"]
     )
+    # the model's log-odds is linear in the classical log-ratio here (both 4PLs of the same level)
+    assert scales["log-ratio"]["pearson_r_treated_wells"] > 0.99
+    assert scales["ratio"]["pearson_r_treated_wells"] < scales["log-ratio"]["pearson_r_treated_wells"]
     table = pd.read_csv(tmp_path / "out" / "readout_comparison_scales.csv")
     assert list(table["scale"]) == list(SCALES) and (table["n_groups"] == 8).all()
     on_ratio = compare_readouts(
