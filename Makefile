@@ -82,7 +82,7 @@ bench: install
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 # The real 96-well plate: M-CNN trained on the controls of rows A-D, judged on rows E-H side by
-# side with the classical translocation readout (sbs96-out/comparison/readout_comparison.html).
+# side with the classical translocation readout (sbs96-out/results/report.html, section "M-CNN vs classical readout").
 sbs96: install
 	$(PY) -m mcnn_train.sbs96_example --plate ../shared/data/sbs96 --out sbs96-out
 

@@ -19,8 +19,8 @@ one plate would:
 5. ``hcs compare``, the two readouts side by side
    (:func:`mcnn_infer.analysis.readout_comparison.compare_readouts`): Z' on the held-out controls
    of rows E-H, EC50 per row (dose index) against each classical scale, one dose-response plot,
-   ``comparison/readout_comparison.html``; then ``hcs analyze`` and ``hcs report`` of the
-   M-CNN results.
+   ``results/analysis/comparison/``; then ``hcs analyze`` and ``hcs report`` of the M-CNN
+   results (``results/report.html``, with the comparison as a section).
 
 A rerun skips the steps whose output is complete.
 """
@@ -39,6 +39,7 @@ from rich.console import Console
 from mcnn_infer.analysis.translocation import read_plate_map
 from mcnn_infer.atomic import write_table
 from mcnn_infer.errors import HcsError
+from mcnn_infer.results import ANALYSIS_DIRNAME, COMPARISON_DIRNAME, COMPARISON_FILE
 from mcnn_train.cli_steps import run_step, skip_step
 
 PLATE_MAP_NAME = "1049_Metadata.csv"
@@ -92,7 +93,7 @@ def run_example(
     plate_map = out / "plate_map.csv"
     write_table(training_plate_map(sbs_map, plate.name), plate_map)
     run, model, results = out / "run", out / "model", out / "results"
-    classical, comparison = out / "classical", out / "comparison"
+    classical, comparison = out / "classical", results / ANALYSIS_DIRNAME / COMPARISON_DIRNAME
 
     if (run / "card.json").exists():
         skip_step(console, "1/5 train on the controls of rows A-D", str(run / "card.json"))
@@ -119,13 +120,13 @@ def run_example(
             console, "4/5 classical translocation readout", [*args, "--out", str(classical)], job="sbs96"
         )
     args = ["compare", str(results), str(classical), "--plate-map", str(sbs_map), "--class", POSITIVE_CLASS]
-    run_step(console, "5/5 M-CNN vs classical readout", [*args, "--out", str(comparison)], job="sbs96")
+    run_step(console, "5/5 M-CNN vs classical readout", args, job="sbs96")
     run_step(console, "5/5 analyse the M-CNN results", ["analyze", str(results)], job="sbs96")
     run_step(
         console, "5/5 report", ["report", str(results), "--out", str(results / "report.html")], job="sbs96"
     )
-    console.print(f"Side by side: [bold]{comparison / 'readout_comparison.html'}[/]")
-    return json.loads((comparison / "readout_comparison.json").read_text())
+    console.print(f"Report with both readouts side by side: [bold]{results / 'report.html'}[/]")
+    return json.loads((comparison / COMPARISON_FILE).read_text())
 
 
 def main(argv: list[str] | None = None) -> int:

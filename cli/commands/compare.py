@@ -24,7 +24,11 @@ from rich.console import Console
     required=True,
     help="The model class of the positive controls; its log-odds is the M-CNN readout.",
 )
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default RESULTS_DIR/analysis/comparison, shown by `hcs report RESULTS_DIR`).",
+)
 @click.option(
     "--classical-scale",
     type=TRANSLOCATION_SCALE,
@@ -56,4 +60,4 @@ def command(results_dir, classical_dir, plate_map, class_name, out, classical_sc
     )
     console = Console(stderr=True)
     console.print(verdict_line(summary), markup=False)
-    console.print(f"comparison written to {out / 'readout_comparison.html'}", markup=False)
+    console.print(f"comparison written to {Path(summary['out_dir']) / summary['html']}", markup=False)

@@ -37,7 +37,15 @@ from mcnn_infer.analysis.potency import four_pl, potency_table
 from mcnn_infer.analysis.qc import z_prime
 from mcnn_infer.analysis.translocation import SCALES, SCORE, read_plate_map
 from mcnn_infer.atomic import write_json
-from mcnn_infer.results import IN_TRAINING, LOGODDS_PREFIX, logodds_column, prob_column
+from mcnn_infer.results import (
+    ANALYSIS_DIRNAME,
+    COMPARISON_DIRNAME,
+    COMPARISON_FILE,
+    IN_TRAINING,
+    LOGODDS_PREFIX,
+    logodds_column,
+    prob_column,
+)
 
 #: Default widening of the classical EC50 range (dose index) within which the model's must lie.
 TOLERANCE = 0.3
@@ -124,7 +132,7 @@ def compare_readouts(
     results_dir: str | Path,
     classical_dir: str | Path,
     plate_map: str | Path,
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     class_name: str,
     tolerance: float = TOLERANCE,
     classical_scale: str = "log-ratio",
@@ -142,8 +150,9 @@ def compare_readouts(
     plate_map : path
         The translocation plate map (:func:`mcnn_infer.analysis.translocation.read_plate_map`):
         roles, groups (rows) and dose index.
-    out_dir : path
-        Where to write.
+    out_dir : path or None
+        Where to write; None: ``results_dir/analysis/comparison``, where ``hcs report`` of the
+        results folder shows it.
     class_name : str
         The model class of the positive controls (its log-odds is the model readout).
     tolerance : float
@@ -162,7 +171,8 @@ def compare_readouts(
         raise AnalysisError(
             f"readout comparison: classical scale {classical_scale!r}; expected one of {sorted(SCALES)}"
         )
-    results_dir, out = Path(results_dir), Path(out_dir)
+    results_dir = Path(results_dir)
+    out = Path(out_dir) if out_dir is not None else results_dir / ANALYSIS_DIRNAME / COMPARISON_DIRNAME
     classical_dir = Path(classical_dir)
     if (classical_dir / "analysis").is_dir():
         classical_dir = classical_dir / "analysis"
@@ -247,9 +257,11 @@ def compare_readouts(
         "table": "readout_comparison.csv",
         "scales_table": "readout_comparison_scales.csv",
         "plot": png.name,
+        "html": "readout_comparison.html",
+        "out_dir": str(out),
     }
-    write_json(out / "readout_comparison.json", summary)
-    _write_html(summary, table, png, out / "readout_comparison.html")
+    write_json(out / COMPARISON_FILE, summary)
+    _write_html(summary, table, png, out / summary["html"])
     return summary
 
 

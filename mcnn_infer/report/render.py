@@ -18,12 +18,19 @@ import pandas as pd
 from mcnn_infer import atomic
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.metrics import METRICS
-from mcnn_infer.results import ANALYSIS_DIRNAME, EVALUATION_DIRNAME, EVALUATION_FILE, SUMMARY_NAME
+from mcnn_infer.results import (
+    ANALYSIS_DIRNAME,
+    COMPARISON_DIRNAME,
+    COMPARISON_FILE,
+    EVALUATION_DIRNAME,
+    EVALUATION_FILE,
+    SUMMARY_NAME,
+)
 
 REPORT_NAME = "report.html"
-SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "evaluation", "map")
+SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "comparison", "evaluation", "map")
 #: Sections of model-score analyses only (not of the classical translocation readout).
-_MODEL_ONLY = ("moa", "evaluation", "map")
+_MODEL_ONLY = ("moa", "comparison", "evaluation", "map")
 _MAX_ROWS = 500
 
 
@@ -207,7 +214,7 @@ def _potency(s: dict, root: Path) -> str:
     ]
     parts = [
         f'<p class="note">4-parameter logistic fit per {_esc(pot["group"])} of the {_esc(pot.get("y_label", "response"))} '
-        f'on {_esc(pot["x_label"])}; EC50 with 95% confidence interval. Flags: too_few_points, fit_failed, no_plateau, no_response, '
+        f"on {_esc(pot['x_label'])}; EC50 with 95% confidence interval. Flags: too_few_points, fit_failed, no_plateau, no_response, "
         "non_monotone, ci_too_wide.</p>",
         _table(df[cols]),
     ]
@@ -237,6 +244,59 @@ def _load_evaluation(s: dict, root: Path) -> dict | None:
         except json.JSONDecodeError as exc:
             raise AnalysisError(f"{path}: invalid JSON ({exc}); re-run hcs evaluate or hcs analyze") from exc
     return s.get("evaluation")
+
+
+def _load_comparison(root: Path) -> dict | None:
+    """``comparison/readout_comparison.json`` (written by ``hcs compare``), or None when absent."""
+    path = root / COMPARISON_DIRNAME / COMPARISON_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise AnalysisError(f"{path}: invalid JSON ({exc}); re-run hcs compare") from exc
+
+
+def _comparison(c: dict, root: Path) -> str:
+    folder = root / COMPARISON_DIRNAME
+    z, held = c["z_prime_held_out"], c["held_out_controls"]
+    scales = c["classical_scales"]
+    rows = [
+        (
+            "control wells the model did not train on",
+            f"{held['n_negative']} negative, {held['n_positive']} positive: {', '.join(held['wells'])}",
+        ),
+        ("control wells it trained on (not in Z')", ", ".join(c["trained_control_wells"]) or "none"),
+        (f"Z' M-CNN ({c['model_qc_score']}, the QC score)", _fmt(z["model"])),
+        (f"Z' M-CNN ({c['model_readout']})", _fmt(z["model_logodds"])),
+        *((f"Z' classical {name}", _fmt(v["z_prime_held_out"])) for name, v in scales.items()),
+    ]
+    per_scale = pd.DataFrame(
+        [
+            {
+                "classical scale": name + (" (verdict)" if name == c["classical_scale"] else ""),
+                "classical EC50 range": f"{v['classical_ec50_range'][0]:.2f}-{v['classical_ec50_range'][1]:.2f}",
+                f"M-CNN rows within ±{c['tolerance']}": f"{v['n_groups_within']}/{v['n_groups']}",
+                "median shift M-CNN - classical": v["ec50_shift_model_minus_classical"],
+                "Spearman of the rows' EC50s": v["ec50_spearman"],
+                "Pearson r of the dosed wells": v["pearson_r_treated_wells"],
+            }
+            for name, v in scales.items()
+        ]
+    )
+    return (
+        f'<p class="note">The M-CNN ({_esc(c["model_readout"])}) and the classical translocation readout of '
+        "the same plate, judged on the same held-out control wells; EC50 per row on the dose index "
+        f"against every scale of the classical readout (<code>hcs compare</code>; files in "
+        f"{_esc(COMPARISON_DIRNAME)}/).</p>"
+        + _kv(rows)
+        + _table(per_scale)
+        + _table(pd.read_csv(folder / c["table"]))
+        + _img(
+            folder / c["plot"],
+            "dose response per row: M-CNN and classical, each scaled to its held-out controls",
+        )
+    )
 
 
 def _normalization(e: dict) -> str:
@@ -332,6 +392,7 @@ _TITLES = {
     "potency": "Dose-response and EC50",
     "evaluation": "Evaluation",
     "map": "Image-based profiling: mAP",
+    "comparison": "M-CNN vs classical readout",
 }
 
 
@@ -358,7 +419,9 @@ def render_report(analysis_dir: str | Path) -> str:
         raise AnalysisError(
             f"{spath}: invalid JSON ({exc}); expected the summary written by hcs analyze"
         ) from exc
+    comparison = _load_comparison(root)
     builders = {
+        "comparison": lambda: _comparison(comparison, root),
         "summary": lambda: _summary(s, root),
         "qc": lambda: _qc(s, root),
         "heatmaps": lambda: _heatmaps(s, root),
@@ -367,7 +430,11 @@ def render_report(analysis_dir: str | Path) -> str:
         "evaluation": lambda: _evaluation(s, root),
         "map": lambda: _map(s, root),
     }
-    keys = [k for k in SECTIONS if not (s.get("kind") == "translocation" and k in _MODEL_ONLY)]
+    keys = [
+        k
+        for k in SECTIONS
+        if not (s.get("kind") == "translocation" and k in _MODEL_ONLY) and (k != "comparison" or comparison)
+    ]
     sections = "\n".join(_section(k, _TITLES[k], builders[k]()) for k in keys)
     nav = "".join(f'<a href="#{k}">{_esc(_TITLES[k])}</a>' for k in keys)
     template = Template(resources.files("mcnn_infer.report").joinpath("template.html").read_text("utf-8"))

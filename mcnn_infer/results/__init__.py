@@ -6,6 +6,8 @@ results folder only through these names (ARCHITECTURE.md "Scoring outputs").
 
 from mcnn_infer.results.columns import (
     ANALYSIS_DIRNAME,
+    COMPARISON_DIRNAME,
+    COMPARISON_FILE,
     EMB_PREFIX,
     EMBEDDINGS_FILE,
     EVALUATION_DIRNAME,
@@ -46,6 +48,8 @@ from mcnn_infer.results.run_record import ResultsError, RunRecord, read_run, rea
 
 __all__ = [
     "ANALYSIS_DIRNAME",
+    "COMPARISON_DIRNAME",
+    "COMPARISON_FILE",
     "EMBEDDINGS_FILE",
     "EMB_PREFIX",
     "EVALUATION_DIRNAME",

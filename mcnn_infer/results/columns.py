@@ -30,6 +30,10 @@ PROB_PROFILES_FILE = "profiles_probabilities.parquet"
 #: ``hcs evaluate``'s default output folder (under ``analysis/``) and its index.
 EVALUATION_DIRNAME = "evaluation"
 EVALUATION_FILE = "evaluation.json"
+#: ``hcs compare``'s default output folder (under ``analysis/``) and its index; ``hcs report``
+#: shows it when present.
+COMPARISON_DIRNAME = "comparison"
+COMPARISON_FILE = "readout_comparison.json"
 
 KEYS = ["plate", "well", "site", "timepoint", "plane"]
 WELL_KEYS = ["plate", "well"]

@@ -45,6 +45,26 @@ def test_report_map_section(report_path):
     assert "treatments retrieved vs DMSO (mAP)" in text  # summary line
 
 
+def test_report_shows_a_comparison_only_when_hcs_compare_wrote_one(report_path, tmp_path):
+    from mcnn_infer.analysis.readout_comparison import compare_readouts
+    from tests.mcnn_infer.analysis.fake_translocation import write_comparison_inputs
+
+    assert '<section id="comparison">' not in report_path.read_text()
+    root = tmp_path / "screen"
+    shutil.copytree(report_path.parent, root)
+    results, classical, sbs_map = write_comparison_inputs(tmp_path, model_ec50=4.5, classical_ec50=4.6)
+    compare_readouts(results, classical, sbs_map, root / "analysis" / "comparison", "nuclear")
+    text = write_report(root, tmp_path / "with_comparison.html").read_text()
+    section = text[text.index('<section id="comparison">') :]
+    section = section[: section.index("</section>")]
+    assert "M-CNN vs classical readout" in section and "log-ratio (verdict)" in section
+    assert "E01, E02, E12" in section and "Pearson r of the dosed wells" in section
+    assert section.count("data:image/png;base64,") == 1
+    (root / "analysis" / "comparison" / "readout_comparison.json").write_text("{")
+    with pytest.raises(AnalysisError, match="readout_comparison.json: invalid JSON.*re-run hcs compare"):
+        write_report(root, tmp_path / "broken.html")
+
+
 def test_report_escapes_and_errors(tmp_path):
     root = tmp_path / "r"
     fake_results.write_fake_results(root)
