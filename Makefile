@@ -11,6 +11,10 @@ MPI    := $(shell command -v mpirun >/dev/null 2>&1 && echo 1)
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
+# Horovod workers and precision of `make sbs96` / `make stability` training (the model does not
+# depend on WORKERS: strong scaling); e.g. `make sbs96 WORKERS=2 PRECISION=auto`.
+WORKERS ?=
+PRECISION ?= fp32
 
 .PHONY: demo sbs96 stability test test-fast test-slow lint install install-score horovod model soak bench docker-test clean help
 
@@ -84,11 +88,13 @@ bench: install
 # The real 96-well plate: M-CNN trained on the controls of rows A-D, judged on rows E-H side by
 # side with the classical translocation readout (sbs96-out/results/report.html, section "M-CNN vs classical readout").
 sbs96: install
-	$(PY) -m mcnn_train.sbs96_example --plate ../shared/data/sbs96 --out sbs96-out
+	$(PY) -m mcnn_train.sbs96_example --plate ../shared/data/sbs96 --out sbs96-out \
+	  $(if $(WORKERS),--workers $(WORKERS)) --precision $(PRECISION)
 
 # Run-to-run spread: sbs96 and the demo, each trained with 3 seeds (about 30 minutes on 2 cores).
 stability: install
-	$(PY) benchmarks/stability.py --seeds 0 1 2 --out stability-out
+	$(PY) benchmarks/stability.py --seeds 0 1 2 --out stability-out \
+	  $(if $(WORKERS),--workers $(WORKERS)) --precision $(PRECISION)
 
 soak: install
 	$(PY) -m pytest -q -m soak -p no:cacheprovider

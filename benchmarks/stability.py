@@ -34,9 +34,15 @@ REPO = Path(__file__).resolve().parents[1]
 SBS96 = REPO.parent / "shared" / "data" / "sbs96"
 
 
-def sbs96_seed(out: Path, seed: int, console: Console) -> dict[str, float]:
+def run_suffix(workers: int, precision: str, default_workers: int) -> str:
+    """Folder-name suffix of a run's worker count and precision (empty for the default count and fp32)."""
+    return ("" if workers == default_workers else f"-w{workers}") + ("" if precision == "fp32" else f"-{precision}")
+
+
+def sbs96_seed(out: Path, seed: int, console: Console, workers: int = 1, precision: str = "fp32") -> dict[str, float]:
     """Train, score and compare one seed on the real plate; the figures of that seed."""
-    summary = run_example(SBS96, out / f"sbs96-seed{seed}", seed=seed, console=console)
+    folder = out / f"sbs96-seed{seed}{run_suffix(workers, precision, 1)}"
+    summary = run_example(SBS96, folder, seed=seed, console=console, workers=workers, precision=precision)
     ec50 = [g["ec50_x_model"] for g in summary["groups"]]
     z = summary["z_prime_held_out"]
     figures = {
@@ -56,14 +62,14 @@ def sbs96_seed(out: Path, seed: int, console: Console) -> dict[str, float]:
     return figures
 
 
-def demo_seed(out: Path, seed: int, console: Console) -> dict[str, float]:
+def demo_seed(out: Path, seed: int, console: Console, workers: int = 2, precision: str = "fp32") -> dict[str, float]:
     """Run the demo with one training seed (the screen is shared); the figures of that seed."""
-    folder = out / f"demo-seed{seed}"
+    folder = out / f"demo-seed{seed}{run_suffix(workers, precision, 2)}"
     first = out / "demo-seed0" / "screen"
     folder.mkdir(parents=True, exist_ok=True)
-    if seed != 0 and (first / "synth.json").exists() and not (folder / "screen").exists():
+    if folder != first.parent and (first / "synth.json").exists() and not (folder / "screen").exists():
         (folder / "screen").symlink_to(first.resolve(), target_is_directory=True)
-    report = run_demo(folder, seed=seed, console=console)
+    report = run_demo(folder, seed=seed, console=console, workers=workers, precision=precision)
     analysis = json.loads((report.parent / "analysis" / "summary.json").read_text())
     evaluation = json.loads((report.parent / "analysis" / "evaluation" / "evaluation.json").read_text())
     figures = {f"Z' {p['plate']}": p["z_prime"] for p in analysis["qc"]["plates"]}
@@ -103,16 +109,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--what", nargs="+", choices=("sbs96", "demo"), default=["sbs96", "demo"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("stability-out"))
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Horovod workers of each training (default: sbs96 1, demo 2)"
+    )
+    parser.add_argument("--precision", default="fp32", help="training precision: fp32, bf16 or auto")
     args = parser.parse_args(argv)
     # a log file gets the whole table (rich wraps to 80 columns when not writing to a terminal)
     console = Console() if sys.stdout.isatty() else Console(width=150)
     results: dict[str, dict[int, dict[str, float]]] = {}
-    runners = {"sbs96": sbs96_seed, "demo": demo_seed}
+    runners = {"sbs96": (sbs96_seed, 1), "demo": (demo_seed, 2)}
     for what in args.what:
-        results[what] = {seed: runners[what](args.out.absolute(), seed, console) for seed in args.seeds}
+        runner, default_workers = runners[what]
+        workers = args.workers or default_workers
+        results[what] = {
+            seed: runner(args.out.absolute(), seed, console, workers, args.precision) for seed in args.seeds
+        }
     for what, per_seed in results.items():
         print_table(console, f"{what}: {len(per_seed)} seeds (held-out wells / plates only)", per_seed)
-    (args.out / "stability.json").write_text(json.dumps(results, indent=2))
+    suffix = "" if args.workers is None else f"-w{args.workers}"
+    suffix += "" if args.precision == "fp32" else f"-{args.precision}"
+    (args.out / f"stability{suffix}.json").write_text(json.dumps(results, indent=2))
     return 0
 
 

@@ -12,7 +12,7 @@ from mcnn_infer.errors import ConfigError
 from mcnn_infer.plates.pattern import PATTERN, compile_pattern
 from mcnn_train import recipe
 from mcnn_train.models import check_input_size, get_model_spec
-from mcnn_train.recipe import NORMALIZATIONS, PRECISION_POLICIES, VAL_SPLITS
+from mcnn_train.recipe import NORMALIZATIONS, PRECISION_CHOICES, PRECISION_POLICIES, SCALINGS, VAL_SPLITS
 from mcnn_train.schedule import parse_schedule
 
 __all__ = ["CONFIG_VERSION", "NORMALIZATIONS", "PRECISION_POLICIES", "VAL_SPLITS", "TrainConfig"]
@@ -55,12 +55,20 @@ class TrainConfig:
     epochs : int
         Total number of epochs (a resumed run continues up to this number).
     batch_size : int
-        Images per step per worker; the global batch is ``batch_size`` summed over the workers
-        that run (``workers`` here, the launcher's ``-np`` under horovodrun / mpirun).
+        Images per optimizer step: the global batch, split evenly over the workers that run
+        (``scaling="strong"``), or each worker's batch (``scaling="weak"``: the global batch is
+        ``batch_size`` times the workers: ``workers`` here, the launcher's ``-np`` under
+        horovodrun / mpirun).
+    scaling : str
+        ``strong`` (the default: global batch, learning rate, steps per epoch and sample stream
+        do not depend on the worker count, so neither does the model) or ``weak`` (every worker
+        keeps ``batch_size``; the learning rate scales with the global batch, Goyal et al. 2017:
+        more throughput on large data sets, a different model per worker count).
     lr_schedule : str
         ``lr;epoch;lr;...`` for ``lr_reference_batch`` images per step (see :mod:`mcnn_train.schedule`).
     lr_reference_batch : int or None
-        Global batch the schedule's rates are written for; None = ``batch_size`` (one worker).
+        Global batch the schedule's rates are written for; None = ``batch_size`` (with strong
+        scaling the rates are used as written; with weak scaling they grow with the workers).
     warmup_epochs : float
         Gradual warm-up length in epochs.
     momentum, weight_decay, label_smoothing : float
@@ -92,7 +100,9 @@ class TrainConfig:
     deterministic : bool
         Enable TensorFlow op determinism (bit-reproducible resume at some speed cost).
     precision : str
-        ``fp32`` or ``bf16`` (Keras policy ``mixed_bfloat16``: bfloat16 compute, float32
+        ``auto`` (bf16 where the CPU computes it fast, :func:`mcnn_infer.cpu.fast_bf16`, else
+        fp32; resolved by the chief worker when the run starts and written back here), ``fp32`` or
+        ``bf16`` (Keras policy ``mixed_bfloat16``: bfloat16 compute, float32
         variables, logits and loss; the exported model is float32 either way). Kept on resume.
     layout : str or None
         Plate layout name forced for every plate; None = detect.
@@ -115,6 +125,7 @@ class TrainConfig:
     preset: str | None = None
     epochs: int = recipe.EPOCHS
     batch_size: int = recipe.BATCH_SIZE
+    scaling: str = recipe.SCALING
     lr_schedule: str = recipe.LR_SCHEDULE
     lr_reference_batch: int | None = None
     warmup_epochs: float = recipe.WARMUP_EPOCHS
@@ -187,11 +198,12 @@ class TrainConfig:
                 f"one of {NORMALIZATIONS}",
             ),
             (
-                self.precision in PRECISION_POLICIES,
+                self.precision in PRECISION_CHOICES,
                 "precision",
                 self.precision,
-                f"one of {tuple(PRECISION_POLICIES)}",
+                f"one of {PRECISION_CHOICES}",
             ),
+            (self.scaling in SCALINGS, "scaling", self.scaling, f"one of {SCALINGS}"),
             (self.max_fields is None or self.max_fields >= 2, "max fields", self.max_fields, ">= 2"),
             (
                 self.threads_per_worker is None or self.threads_per_worker >= 1,
@@ -209,6 +221,7 @@ class TrainConfig:
         for ok, name, value, expected in checks:
             if not ok:
                 raise ConfigError(f"{name} {value!r} is out of range: expected {expected}")
+        recipe.batch_split(self.scaling, self.batch_size, self.workers)  # the batch splits over the workers
         if not self.plates and self.data_root is None:
             raise ConfigError("no training data: give plate folders or --data ROOT")
         if not self.labels and self.data_root is None:
@@ -252,6 +265,7 @@ class TrainConfig:
         # runs written before these options existed trained so (whatever the recipe's default now)
         data.setdefault("normalization", "dataset")
         data.setdefault("precision", "fp32")
+        data.setdefault("scaling", "weak")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown or "out" not in data:

@@ -1,9 +1,13 @@
 """tf.data pipelines over one worker's :class:`~mcnn_train.field_cache.FieldCache`.
 
-The training order of every epoch is a seeded permutation of the worker's shard that depends
-only on (seed, rank, epoch), and every image's augmentation seed depends only on its position
-in the run, so an interrupted run resumed at epoch ``e`` sees exactly the data an
-uninterrupted run sees from epoch ``e`` on.
+One global sample stream serves every worker count. The training order of every epoch is a
+seeded permutation of the whole training set that depends only on (seed, epoch); global step
+``s`` is the ``global_batch`` samples ``s * global_batch ...`` of that stream, and worker ``r``
+of ``n`` takes its ``r``-th slice of ``global_batch / n`` samples (:func:`worker_slice`). Every
+sample's crop and augmentation seed depends only on its position in the run, never on the rank.
+So N workers that average their gradients compute the update one worker computes on the whole
+global batch (the M-CNN has no batch normalisation), and a run resumed at epoch ``e`` sees
+exactly the data an uninterrupted run sees from epoch ``e`` on, whatever the worker count.
 """
 
 from __future__ import annotations
@@ -20,23 +24,29 @@ def shard(indices: np.ndarray, rank: int, size: int) -> np.ndarray:
     return np.asarray(indices, dtype=np.int64)[rank::size]
 
 
+#: Key of the sample stream's random generators next to the seed. 0 is the value single-worker
+#: runs have always used, so they reproduce the runs made before the stream was global.
+STREAM_KEY = 0
+
+
 def epoch_order(
     n_local: int,
     steps: int,
     batch: int,
     seed: int,
-    rank: int,
     epoch: int,
     labels: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Positions (into the worker's training shard) visited in ``epoch``: ``steps * batch`` values.
+    """Positions (into the training set) visited in ``epoch``: ``steps * batch`` values.
+
+    ``batch`` is the global batch: the order is the same for every worker count.
 
     Without ``labels`` every position is visited once per pass in a seeded random order
-    (passes repeat when ``steps * batch`` exceeds the shard, e.g. several crops per field).
+    (passes repeat when ``steps * batch`` exceeds the training set, e.g. several crops per field).
     With ``labels`` (int64 ``(n_local,)``) the classes are balanced: each class fills an equal
     share of the epoch, cycling through its own shuffled positions, and the result is shuffled.
     """
-    rng = np.random.default_rng([seed, rank, epoch])
+    rng = np.random.default_rng([seed, STREAM_KEY, epoch])
     need = steps * batch
     if labels is None:
         if need <= n_local:
@@ -55,6 +65,31 @@ def epoch_order(
     return rng.permutation(np.concatenate(parts)).astype(np.int64)
 
 
+def worker_slice(values: np.ndarray, global_batch: int, local_batch: int, rank: int) -> np.ndarray:
+    """Worker ``rank``'s part of every global step of a sample stream.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(steps * global_batch,)`` per-sample values of the global stream, step after step.
+    global_batch, local_batch : int
+        Samples per optimizer step over all workers and per worker (``global_batch`` a multiple
+        of ``local_batch``).
+    rank : int
+        The worker (0-based).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(steps * local_batch,)``: samples ``rank * local_batch ... (rank + 1) * local_batch - 1``
+        of each global step, in step order.
+    """
+    values = np.asarray(values)
+    steps = values.size // global_batch
+    start = rank * local_batch
+    return values.reshape(steps, global_batch)[:, start : start + local_batch].reshape(-1)
+
+
 def _load(cache: FieldCache, height: int, width: int, channels: int):
     def load(index: tf.Tensor) -> tf.Tensor:
         image = tf.numpy_function(lambda i: cache.get(int(i)), [index], tf.float32, stateful=False)
@@ -69,7 +104,8 @@ def training_dataset(
     positions: np.ndarray,
     labels: np.ndarray,
     n_classes: int,
-    batch: int,
+    global_batch: int,
+    local_batch: int,
     steps: int,
     first_epoch: int,
     epochs: int,
@@ -80,22 +116,27 @@ def training_dataset(
     balance: bool = False,
     jitter: float = JITTER,
 ) -> tf.data.Dataset:
-    """Batches for epochs ``first_epoch .. epochs-1`` in one stream (``steps`` batches per epoch).
+    """This worker's batches for epochs ``first_epoch .. epochs-1`` (``steps`` batches per epoch).
 
     Parameters
     ----------
     cache : FieldCache
         The worker's cache; ``positions`` index into it.
     positions : numpy.ndarray
-        int64 ``(n_train_local,)`` cache indices of the worker's training fields.
+        int64 ``(n_train,)`` cache indices of all training fields (every worker lists them all).
     labels : numpy.ndarray
-        int64 ``(n_train_local,)`` class index of each training field.
-    n_classes, batch, steps : int
-        Classes, images per batch per worker, batches per epoch.
+        int64 ``(n_train,)`` class index of each training field.
+    n_classes : int
+        Classes.
+    global_batch, local_batch : int
+        Images per optimizer step over all workers, and this worker's share of them.
+    steps : int
+        Optimizer steps per epoch.
     first_epoch, epochs : int
         Epoch range (0-based, end exclusive).
     seed, rank : int
-        Run seed and worker rank (define the order and augmentation).
+        Run seed (defines the order, crops and augmentation) and this worker's rank (which slice
+        of each global step it loads).
     augment : bool
         Apply :func:`mcnn_train.augment.augment_image`.
     crop : (int, int), optional
@@ -109,29 +150,28 @@ def training_dataset(
     Returns
     -------
     tf.data.Dataset
-        Elements ``(image, one_hot)``: float32 ``(batch, H, W, C)`` (``H, W`` the crop's when
-        cropping) and float32 ``(batch, n_classes)``.
+        Elements ``(image, one_hot)``: float32 ``(local_batch, H, W, C)`` (``H, W`` the crop's when
+        cropping) and float32 ``(local_batch, n_classes)``.
     """
     order_labels = np.asarray(labels, np.int64) if balance else None
     orders = [
-        epoch_order(len(positions), steps, batch, seed, rank, e, order_labels)
+        epoch_order(len(positions), steps, global_batch, seed, e, order_labels)
         for e in range(first_epoch, epochs)
     ]
     order = np.concatenate(orders) if orders else np.zeros(0, np.int64)
-    per_epoch = steps * batch
-    counters = np.concatenate(
-        [np.arange(e * per_epoch, (e + 1) * per_epoch, dtype=np.int64) for e in range(first_epoch, epochs)]
-        or [np.zeros(0, np.int64)]
-    )
+    per_epoch = steps * global_batch
+    counters = np.arange(first_epoch * per_epoch, epochs * per_epoch, dtype=np.int64)
+    order = worker_slice(order, global_batch, local_batch, rank)
+    counters = worker_slice(counters, global_batch, local_batch, rank)
     _, height, width, channels = cache.shape
     load = _load(cache, height, width, channels)
     cache_index = tf.constant(np.asarray(positions, np.int64))
     label_table = tf.constant(np.asarray(labels, np.int64))
-    rank_seed = np.int64(seed) * 1000 + rank
+    stream_seed = np.int64(seed) * 1000 + STREAM_KEY
 
     def element(pos, counter):
         image = load(tf.gather(cache_index, pos))
-        image_seed = tf.stack([tf.constant(rank_seed, tf.int64), counter])
+        image_seed = tf.stack([tf.constant(stream_seed, tf.int64), counter])
         if crop is not None:
             crop_seed = tf.random.experimental.stateless_fold_in(image_seed, 7)
             image = tf.image.stateless_random_crop(image, (crop[0], crop[1], channels), crop_seed)
@@ -141,7 +181,7 @@ def training_dataset(
 
     ds = tf.data.Dataset.from_tensor_slices((order, counters))
     ds = ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch, drop_remainder=True)
+    ds = ds.batch(local_batch, drop_remainder=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -101,13 +101,51 @@ def distributed_optimizer(optimizer: tf.keras.optimizers.Optimizer) -> tf.keras.
     return _hvd().DistributedOptimizer(optimizer)
 
 
-def training_callbacks() -> list[tf.keras.callbacks.Callback]:
-    """Callbacks every worker needs: broadcast initial state from rank 0, average epoch metrics."""
+class WeightedMetricAverage(tf.keras.callbacks.Callback):
+    """Epoch metrics of all workers combined as one worker with all the data would log them.
+
+    Keras logs each worker's means over its own samples. Training metrics come from equal local
+    batches and steps, so their plain mean over workers is the global mean; validation metrics
+    come from validation shards that may differ in size by one, so they are weighted by each
+    worker's number of validation samples. This keeps ``val_loss`` (and so the epoch kept for
+    export) the same whatever the number of workers.
+
+    Parameters
+    ----------
+    val_samples : int
+        This worker's number of validation samples.
+    """
+
+    def __init__(self, val_samples: int):
+        super().__init__()
+        self.val_samples = float(val_samples)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or size() == 1:
+            return
+        keys = sorted(k for k, v in logs.items() if np.ndim(v) == 0)
+        weights = np.array([self.val_samples if k.startswith("val_") else 1.0 for k in keys])
+        values = np.array([float(logs[k]) for k in keys])
+        totals = allreduce_sum_array(np.concatenate([values * weights, weights]))
+        for i, key in enumerate(keys):
+            logs[key] = float(totals[i] / totals[len(keys) + i])
+
+
+def training_callbacks(val_samples: int) -> list[tf.keras.callbacks.Callback]:
+    """Callbacks every worker needs: broadcast initial state from rank 0, combine epoch metrics.
+
+    Parameters
+    ----------
+    val_samples : int
+        This worker's number of validation samples (:class:`WeightedMetricAverage`).
+    """
     hvd = _hvd()
-    return [
-        hvd.callbacks.BroadcastGlobalVariablesCallback(0),
-        hvd.callbacks.MetricAverageCallback(),
-    ]
+    return [hvd.callbacks.BroadcastGlobalVariablesCallback(0), WeightedMetricAverage(val_samples)]
+
+
+def size() -> int:
+    """Number of workers in the job (1 outside horovodrun / mpirun)."""
+    return _hvd_tf().size()
 
 
 def broadcast_object(obj: Any, root_rank: int = 0) -> Any:
@@ -128,11 +166,17 @@ def allgather_object(obj: Any) -> list[Any]:
 
 def allreduce_sum(value: float | int) -> float:
     """Sum a scalar over all workers."""
+    return float(allreduce_sum_array(np.array([float(value)]))[0])
+
+
+def allreduce_sum_array(values: np.ndarray) -> np.ndarray:
+    """Element-wise sum of a float64 vector ``(n,)`` over all workers (same ``n`` on each)."""
+    values = np.asarray(values, dtype=np.float64)
     hvd = _hvd_tf()
     if hvd.size() == 1:
-        return float(value)
-    total = hvd.allreduce(tf.constant(float(value), tf.float64), op=hvd.Sum, name="hcs_allreduce_sum")
-    return float(np.asarray(total))
+        return values
+    total = hvd.allreduce(tf.constant(values), op=hvd.Sum, name=f"hcs_allreduce_sum_{values.size}")
+    return np.asarray(total)
 
 
 def barrier() -> None:

@@ -12,7 +12,13 @@ states only where it departs from the recipe.
 * Learning rate: :data:`LR_SCHEDULE` (``lr;epoch;lr;...``, see :mod:`mcnn_train.schedule`) for
   ``lr_reference_batch`` images per step, scaled linearly to the global batch with a gradual
   warm-up over :data:`WARMUP_EPOCHS`.
-* Data: :data:`BATCH_SIZE` images per step per worker, validation split by whole compounds
+* Workers: :data:`SCALING` ``strong`` keeps the answer whatever the number of workers: the
+  global batch is :data:`BATCH_SIZE` images per optimizer step, split evenly over the workers, so
+  the learning rate, the steps per epoch and the sample stream are those of one worker.
+  ``weak`` (Goyal et al. 2017, for large data sets where throughput matters) gives every worker
+  :data:`BATCH_SIZE` images, so the global batch and the learning rate grow with the workers
+  (:func:`batch_split`).
+* Data: validation split by whole compounds
   (:data:`VAL_SPLIT`, :data:`VAL_FRACTION`), per-plate intensity normalisation
   (:data:`NORMALIZATION`), augmentation by flips, 90-degree rotations and intensity jitter.
 
@@ -29,16 +35,24 @@ VAL_SPLITS = ("compound", "plate")
 #: ``--normalization``: ``plate``: each plate's own intensity percentiles; ``dataset``: the
 #: training set's, for every plate.
 NORMALIZATIONS = ("plate", "dataset")
+#: ``--scaling``: ``strong``: ``batch_size`` is the global batch, split over the workers (the
+#: answer does not depend on the worker count); ``weak``: ``batch_size`` per worker, the global
+#: batch and (linearly, with warm-up) the learning rate grow with the workers.
+SCALINGS = ("strong", "weak")
 #: ``--precision`` -> Keras mixed-precision policy. ``bf16`` computes in bfloat16 with float32
 #: variables, logits and loss (needs a CPU with native BF16: :func:`mcnn_infer.cpu.native_bf16`).
 PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 PRECISIONS = tuple(PRECISION_POLICIES)
+#: ``--precision auto``: bf16 where the CPU computes it fast (:func:`mcnn_infer.cpu.fast_bf16`), else fp32.
+AUTO_PRECISION = "auto"
+PRECISION_CHOICES = (AUTO_PRECISION, *PRECISIONS)
 
 # The recipe: what shapes a trained model.
 MODEL = "mcnn"
 EPOCHS = 30
-#: Images per optimizer step per worker (the global batch is this times the number of workers).
+#: Images per optimizer step: over all workers (``strong`` scaling) or per worker (``weak``).
 BATCH_SIZE = 8
+SCALING = SCALINGS[0]
 LR_SCHEDULE = "0.01;20;0.001"
 WARMUP_EPOCHS = 2.0
 MOMENTUM = 0.9
@@ -91,6 +105,41 @@ PRESETS: dict[str, dict[str, Any]] = {
 # How a run is executed (the result does not depend on them, except for the data order).
 WORKERS = 1
 DETERMINISTIC = True
+
+
+def batch_split(scaling: str, batch_size: int, workers: int) -> tuple[int, int]:
+    """The global batch and each worker's batch (images per optimizer step) of a run.
+
+    Parameters
+    ----------
+    scaling : str
+        ``strong`` (``batch_size`` is the global batch) or ``weak`` (``batch_size`` per worker).
+    batch_size : int
+        ``--batch-size``.
+    workers : int
+        Number of workers that run (``--workers``, or the launcher's size under horovodrun / mpirun).
+
+    Returns
+    -------
+    (int, int)
+        ``(global_batch, local_batch)``.
+
+    Raises
+    ------
+    ConfigError
+        Strong scaling with a batch that ``workers`` does not divide.
+    """
+    from mcnn_infer.errors import ConfigError
+
+    if scaling == "weak":
+        return batch_size * workers, batch_size
+    if batch_size % workers:
+        examples = sorted({max(workers, batch_size // workers * workers), -(-batch_size // workers) * workers})
+        raise ConfigError(
+            f"--batch-size {batch_size} cannot be split evenly over {workers} workers (strong scaling keeps "
+            f"the global batch): expected a multiple of {workers}, e.g. {' or '.join(map(str, examples))}"
+        )
+    return batch_size, batch_size // workers
 
 
 def make_optimizer(learning_rate: Any, momentum: float = MOMENTUM):

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m mcnn_train.sbs96_example --plate ../shared/data/sbs96 --out sbs96-out [--seed 0]
+    python -m mcnn_train.sbs96_example --plate ../shared/data/sbs96 --out sbs96-out [--seed 0] [--workers 2]
 
 The real 96-well translocation plate (``../shared/data/sbs96``: columns 01-02 negative
 controls, 12 positive controls, 03-11 nine doses, rows A-H) is used the way an assay team with
@@ -81,9 +81,19 @@ def training_plate_map(sbs_map: Path, plate: str, train_rows: str = TRAIN_ROWS) 
 
 
 def run_example(
-    plate: Path, out: Path, seed: int = 0, epochs: int | None = None, console: Console | None = None
+    plate: Path,
+    out: Path,
+    seed: int = 0,
+    epochs: int | None = None,
+    console: Console | None = None,
+    workers: int = 1,
+    precision: str = "fp32",
 ) -> dict:
-    """Run (or resume) the example; return the comparison summary (``readout_comparison.json``)."""
+    """Run (or resume) the example; return the comparison summary (``readout_comparison.json``).
+
+    ``workers`` and ``precision`` are ``hcs train``'s ``--workers`` and ``--precision`` (the
+    preset's global batch is the same with any number of workers).
+    """
     console = console or Console()
     plate, out = Path(plate).absolute(), Path(out).absolute()
     sbs_map = plate / PLATE_MAP_NAME
@@ -100,6 +110,7 @@ def run_example(
     else:
         args = ["train", str(plate), "--labels", str(plate_map), "--preset", "plate-controls"]
         args += ["--seed", str(seed), "--out", str(run)] + (["--epochs", str(epochs)] if epochs else [])
+        args += ["--workers", str(workers), "--precision", precision]
         run_step(console, "1/5 train on the controls of rows A-D", args, job="sbs96")
     if (model / "card.json").exists():
         skip_step(console, "2/5 export", str(model / "card.json"))
@@ -139,10 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="sbs96-out", help="folder for everything the example writes")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's)")
+    parser.add_argument("--workers", type=int, default=1, help="Horovod workers of the training")
+    parser.add_argument("--precision", default="fp32", help="training precision (fp32, bf16, auto)")
     args = parser.parse_args(argv)
     console = Console()
     try:
-        run_example(Path(args.plate), Path(args.out), args.seed, args.epochs, console)
+        run_example(
+            Path(args.plate), Path(args.out), args.seed, args.epochs, console, args.workers, args.precision
+        )
     except HcsError as exc:
         console.print(f"[red]sbs96: {exc}[/]")
         return 2

@@ -16,21 +16,30 @@ Run folder (``config.out``)::
 
 Optimisation: the recipe's (:mod:`mcnn_train.recipe`: momentum SGD with Horovod's
 DistributedOptimizer, L2 weight decay, softmax cross-entropy with optional label smoothing, the
-learning rate of :mod:`mcnn_train.schedule` scaled to the global batch with warm-up). The global
-batch is the per-worker batch summed over the workers that run (``--workers``, or the
-launcher's size under horovodrun / mpirun). The exported model holds the weights of the epoch
+learning rate of :mod:`mcnn_train.schedule` scaled to the global batch with warm-up).
+
+Workers (``--workers``, or the launcher's size under horovodrun / mpirun): with the default
+``strong`` scaling the global batch is ``--batch-size``, split evenly over the workers, and every
+worker loads its slice of each global step of one sample stream (:mod:`mcnn_train.data`); the
+gradients are averaged over the workers, so N workers make the updates one worker makes, and
+the model does not depend on N (up to float rounding). Every worker caches all training fields
+and its share of the validation fields; epoch metrics are combined as one worker would log them
+(:class:`mcnn_train.distributed.WeightedMetricAverage`). ``weak`` scaling gives every worker
+``--batch-size`` images per step instead (:func:`mcnn_train.recipe.batch_split`). The exported model holds the weights of the epoch
 with the lowest validation loss, or of the last epoch when the validation set has fewer than
 :data:`mcnn_train.callbacks.MIN_SELECTION_FIELDS` fields (:func:`mcnn_train.callbacks.kept_checkpoint`;
 the card's ``training.selection`` says which and why).
 
-Precision: ``fp32``, or ``bf16`` on CPUs with native BF16 (Keras policy ``mixed_bfloat16``, set in
+Precision: ``auto`` (resolved once by the chief: :mod:`mcnn_train.training_precision`),
+``fp32``, or ``bf16`` on CPUs with native BF16 (Keras policy ``mixed_bfloat16``, set in
 each worker before the model is built: bfloat16 convolutions and dense layers, float32 variables,
 logits and loss; no loss scaling, which bfloat16's float32 exponent range does not need). The
 exported model is a float32 copy of the kept weights, so ``model/``, ``model.keras`` and every
 format exported from them are float32 whatever the training precision.
 
 Set ``HCS_TRAIN_CHECK_DIR`` to make every worker write ``rank<r>.json`` with a checksum of its
-final weights and its local / global batch (used by the multi-worker test).
+final weights and its local / global batch, and ``rank<r>_weights.npz`` with the weights (used
+by the multi-worker tests).
 """
 
 from __future__ import annotations
@@ -75,8 +84,9 @@ from mcnn_train.labelled_fields import find_label_files, find_plate_dirs
 from mcnn_train.launcher import launch_local
 from mcnn_train.models import get_model_spec
 from mcnn_train.models.tiled import build_tiled_model
-from mcnn_train.recipe import build_optimizer_state, compile_for_run
+from mcnn_train.recipe import AUTO_PRECISION, batch_split, build_optimizer_state, compile_for_run
 from mcnn_train.run_plan import RunPlan, make_plan
+from mcnn_train.training_precision import resolve_training_precision
 
 _console = Console(stderr=True, highlight=False, soft_wrap=True)
 CHECK_DIR_ENV = "HCS_TRAIN_CHECK_DIR"
@@ -124,7 +134,8 @@ def resume(
     epochs : int or None
         New total number of epochs (None: the run's).
     workers : int or None
-        Local workers (None: the run's). The data order is only the same with the same count.
+        Local workers (None: the run's). With strong scaling any count continues the same run;
+        with weak scaling a different count is refused (it would change the global batch).
     precision : str or None
         None or the run's own precision; a resumed run keeps the precision it was started with.
 
@@ -150,7 +161,7 @@ def resume(
 
 def require_precision(config: TrainConfig) -> None:
     """Raise :class:`ConfigError` when ``config.precision`` needs CPU features this machine lacks."""
-    if config.precision == "bf16":
+    if config.precision == "bf16":  # auto never needs them: it takes bf16 only where it is native
         require_native_bf16("hcs train --precision bf16")
 
 
@@ -249,18 +260,37 @@ def _weights_checksum(model: tf.keras.Model) -> str:
 def run_worker(config: TrainConfig) -> Path:
     """Train as one Horovod worker (rank 0 of 1 when not under horovodrun); returns the run folder.
 
-    The Keras dtype policy of ``config.precision`` is set for the whole run in this process and
-    reset afterwards.
+    ``--precision auto`` is resolved by the chief and broadcast, so every worker trains alike.
+    The Keras dtype policy of the precision is set for the whole run in this process and reset
+    afterwards.
     """
-    require_precision(config)
     threads = config.threads_per_worker or int(os.environ.get("HCS_THREADS_PER_WORKER", "0")) or None
     info = distributed.init(threads)
+    requested = config.precision
+    precision, reason = distributed.broadcast_object(resolve_training_precision(requested), root_rank=0)
+    config = dataclasses.replace(config, precision=precision)
+    require_precision(config)
+    if info.is_chief and (requested == AUTO_PRECISION or precision != "fp32"):
+        _console.print(f"training in {precision}: {reason}")
     tf.keras.backend.clear_session()
     with keras_policy(config.keras_policy):
-        return _train_worker(config, info)
+        return _train_worker(config, info, reason)
 
 
-def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
+def _worker_batches(config: TrainConfig, info: distributed.WorkerInfo, n_train: int) -> tuple[int, int, int]:
+    """``(global_batch, local_batch, steps_per_epoch)`` of this run; :class:`ConfigError` when it has no step."""
+    global_batch, local_batch = batch_split(config.scaling, config.batch_size, info.size)
+    steps = n_train * config.crops_per_field // global_batch
+    if steps < 1:
+        raise ConfigError(
+            f"{n_train} training fields x {config.crops_per_field} crops make no optimizer step of "
+            f"{global_batch} images (--batch-size {config.batch_size}, {config.scaling} scaling, "
+            f"{info.size} workers): expected a smaller --batch-size or more fields"
+        )
+    return global_batch, local_batch, steps
+
+
+def _train_worker(config: TrainConfig, info: distributed.WorkerInfo, precision_reason: str) -> Path:
     tf.keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -270,8 +300,14 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
     n_classes = len(plan.class_names)
     labels_all = plan.fields["label"].to_numpy().astype(np.int64)
 
-    train_rows = shard(plan.split.train, info.rank, info.size)
-    val_rows = shard(plan.split.val, info.rank, info.size)
+    global_batch, local_batch, steps = _worker_batches(config, info, len(plan.split.train))
+    train_rows = np.asarray(plan.split.train, dtype=np.int64)  # every worker draws from all of them
+    # each worker validates its share; with fewer validation fields than workers, all of them
+    val_rows = (
+        shard(plan.split.val, info.rank, info.size)
+        if len(plan.split.val) >= info.size
+        else np.asarray(plan.split.val, dtype=np.int64)
+    )
     local_rows = np.concatenate([train_rows, val_rows])
     cache = FieldCache(
         config.cache_dir,
@@ -281,8 +317,6 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
     )
     train_pos = np.arange(len(train_rows), dtype=np.int64)
     val_pos = np.arange(len(train_rows), len(local_rows), dtype=np.int64)
-    steps = (len(plan.split.train) * config.crops_per_field // info.size) // config.batch_size
-    global_batch = int(distributed.allreduce_sum(config.batch_size))
 
     spec = get_model_spec(config.model)
     model_h, model_w = config.tile or config.size
@@ -291,13 +325,14 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
     train_model, optimizer = compile_for_run(model, config, steps, global_batch)
     first_epoch, best_val_loss, best_epoch = 0, np.inf, None
     if config.resume:
-        first_epoch, best_val_loss, best_epoch = _restore_last(config, info, model, train_model, optimizer)
+        first_epoch, best_val_loss, best_epoch = _restore_last(config, info, model, train_model, optimizer, steps)
     if info.is_chief and config.precision != "fp32":
         _console.print(
             f"training in {config.precision} (Keras policy {config.keras_policy}) on {cpu_report()['model']}"
         )
 
-    callbacks: list[tf.keras.callbacks.Callback] = [*distributed.training_callbacks()]
+    val_samples = len(val_rows) * (1 if config.tile is None else len(tile_offsets(config.size, config.tile)))
+    callbacks: list[tf.keras.callbacks.Callback] = [*distributed.training_callbacks(val_samples)]
     callbacks.append(tf.keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: cache.flush()))
     if info.is_chief:
         callbacks += [
@@ -320,7 +355,8 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
         train_pos,
         labels_all[train_rows],
         n_classes,
-        config.batch_size,
+        global_batch,
+        local_batch,
         steps,
         first_epoch,
         config.epochs,
@@ -354,7 +390,7 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
                 callbacks=callbacks,
                 verbose=0,
             )
-        _write_rank_check(info, model, config.batch_size, global_batch, steps, first_epoch, config.epochs)
+        _write_rank_check(info, model, local_batch, global_batch, steps, first_epoch, config.epochs)
         distributed.barrier()
         kept, selection = kept_checkpoint(out, len(plan.split.val))
         final = model if config.precision == "fp32" else _float32_copy(spec, model, config.weight_decay)
@@ -374,21 +410,38 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo) -> Path:
             final,
             spec.widths.embedding_units,
             gathered,
-            info.size,
-            global_batch,
-            steps,
+            {
+                "workers": info.size,
+                "scaling": config.scaling,
+                "global_batch": global_batch,
+                "local_batch": local_batch,
+                "steps_per_epoch": steps,
+                "precision_reason": precision_reason,
+            },
             selection,
         )
     distributed.barrier()
     return out
 
 
-def _restore_last(config: TrainConfig, info, model, train_model, optimizer) -> tuple[int, float, int | None]:
+def _restore_last(
+    config: TrainConfig, info, model, train_model, optimizer, steps: int
+) -> tuple[int, float, int | None]:
     """Restore weights, optimizer slots and step from ``checkpoints/last``; return the epochs done
-    and the best validation loss and its epoch so far."""
+    and the best validation loss and its epoch so far.
+
+    Raises :class:`ConfigError` when the checkpoint was made with another number of optimizer
+    steps per epoch than ``steps`` (weak scaling resumed with another worker count).
+    """
     build_optimizer_state(optimizer, train_model.trainable_variables)
     state = restore_checkpoint(config.out / "checkpoints" / "last", model, optimizer)
     first_epoch = int(state["epoch"])
+    if state.get("step") is not None and state["step"] != first_epoch * steps:
+        raise ConfigError(
+            f"{config.out}: the run made {state['step']} optimizer steps in {first_epoch} epochs, but resumed "
+            f"with {info.size} workers it would make {steps} per epoch ({config.scaling} scaling, --batch-size "
+            f"{config.batch_size}); expected the worker count the run started with"
+        )
     best_val_loss, best_epoch = resumed_best(config.out, state)
     if info.is_chief:
         _console.print(f"resuming {config.out} after epoch {first_epoch} (step {state['step']})")
@@ -418,18 +471,22 @@ def _write_rank_check(info, model, local_batch, global_batch, steps, first_epoch
             "weights_sha256": _weights_checksum(model),
         },
     )
+    np.savez(Path(folder) / f"rank{info.rank}_weights.npz", *model.get_weights())
 
 
-def _finish(
-    config, plan: RunPlan, model, embedding_units, gathered, workers, global_batch, steps, selection
-) -> None:
-    """Chief only: evaluation, model export, model card."""
+def _finish(config, plan: RunPlan, model, embedding_units, gathered, execution: dict, selection) -> None:
+    """Chief only: evaluation, model export, model card.
+
+    ``execution`` holds how the run was executed (workers, scaling, global and local batch,
+    steps per epoch, the precision's reason), recorded in the card.
+    """
     out = config.out
     rows = np.concatenate([np.asarray(r) for r, _ in gathered])
     logits = np.concatenate([np.asarray(v) for _, v in gathered])
-    order = np.argsort(rows, kind="stable")
-    val_fields = plan.fields.iloc[rows[order]].reset_index(drop=True)
-    summary, tables = evaluate_predictions(val_fields, logits[order], plan.class_names)
+    # each validation field once (every worker validates all of them when they are fewer than the workers)
+    rows, first = np.unique(rows, return_index=True)
+    val_fields = plan.fields.iloc[rows].reset_index(drop=True)
+    summary, tables = evaluate_predictions(val_fields, logits[first], plan.class_names)
     write_evaluation(out / "eval", summary, tables)
     export_model(model, out, config.size, len(plan.channels))
     tiling = None
@@ -453,9 +510,7 @@ def _finish(
             "data": plan.summary,
             "split": {"mode": plan.split.mode, **plan.split.summary},
             "config": config.to_dict(),
-            "workers": workers,
-            "global_batch": global_batch,
-            "steps_per_epoch": steps,
+            **execution,
             "precision": config.precision,
             "keras_policy": config.keras_policy,
             "cpu": cpu_report(),

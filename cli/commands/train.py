@@ -91,7 +91,20 @@ FIELD_SIZE = FieldSize()
     f"{'on' if recipe.BALANCE_CLASSES else 'off'}).",
 )
 @click.option("--epochs", type=int, help=f"Total epochs (default {recipe.EPOCHS}; with --resume: the run's).")
-@click.option("--batch-size", type=int, help=f"Images per step per worker (default {recipe.BATCH_SIZE}).")
+@click.option(
+    "--batch-size",
+    type=int,
+    help=f"Images per optimizer step over all workers, split evenly between them (default {recipe.BATCH_SIZE}; "
+    "per worker with --scaling weak).",
+)
+@click.option(
+    "--scaling",
+    type=click.Choice(recipe.SCALINGS),
+    help=f"strong (default {recipe.SCALING!r} is this): the global batch, learning rate and steps per epoch "
+    "do not depend on the number of workers, so neither does the model. weak: every worker takes "
+    "--batch-size images per step and the learning rate grows with the global batch (Goyal et al. 2017; "
+    "more throughput on large data, a different model per worker count).",
+)
 @click.option(
     "--lr-schedule",
     help=f"'lr;epoch;lr;epoch;...;lr' for --lr-reference-batch images per step (default '{recipe.LR_SCHEDULE}').",
@@ -153,10 +166,11 @@ FIELD_SIZE = FieldSize()
 @PLATE_PATTERN
 @click.option(
     "--precision",
-    type=click.Choice(recipe.PRECISIONS),
+    type=click.Choice(recipe.PRECISION_CHOICES),
     help=f"Training arithmetic (default {recipe.PRECISION}; with --resume: the run's). bf16 = Keras "
     "mixed_bfloat16 (float32 weights, logits and loss); needs a CPU with native BF16 (avx512_bf16 or "
-    "amx_bf16). The exported model is float32 either way.",
+    "amx_bf16). auto = bf16 where the CPU computes it fast (AMX Xeons, AMD Zen 4), else fp32; the "
+    "choice and its reason are printed and kept in the card. The exported model is float32 either way.",
 )
 @click.option(
     "--nondeterministic", is_flag=True, help="Allow non-deterministic ops (faster, resume not bit-exact)."
