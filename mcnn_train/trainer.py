@@ -301,6 +301,11 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo, precision_r
     labels_all = plan.fields["label"].to_numpy().astype(np.int64)
 
     global_batch, local_batch, steps = _worker_batches(config, info, len(plan.split.train))
+    if info.is_chief:
+        _console.print(
+            f"{info.size} worker{'s' if info.size > 1 else ''} x {local_batch} images = {global_batch} per step "
+            f"({config.scaling} scaling), {steps} steps per epoch"
+        )
     train_rows = np.asarray(plan.split.train, dtype=np.int64)  # every worker draws from all of them
     # each worker validates its share; with fewer validation fields than workers, all of them
     val_rows = (

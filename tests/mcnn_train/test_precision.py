@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,41 @@ def test_policy_is_float32_again_after_an_error():
         assert tf.keras.mixed_precision.global_policy().name == "mixed_bfloat16"
         raise RuntimeError("stop")
     assert tf.keras.mixed_precision.global_policy().name == "float32"
+
+
+@pytest.mark.parametrize(
+    ("flags", "vendor", "expected", "phrase"),
+    [
+        ("avx2,avx512f,avx512_bf16,amx_bf16", "GenuineIntel", "bf16", "computes BF16 fast (avx512_bf16, amx_bf16)"),
+        ("avx2,avx512f,avx512_bf16", "AuthenticAMD", "bf16", "computes BF16 fast (avx512_bf16)"),
+        ("avx2,avx512f,avx512_bf16", "GenuineIntel", "fp32", "native but slower than FP32"),
+        ("avx2", "GenuineIntel", "fp32", "no native BF16"),
+    ],
+)
+def test_auto_precision_takes_bf16_only_where_it_is_fast(monkeypatch, flags, vendor, expected, phrase):
+    from mcnn_train.training_precision import resolve_training_precision
+
+    monkeypatch.setenv("HCS_CPU_FLAGS", flags)
+    monkeypatch.setenv("HCS_CPU_VENDOR", vendor)
+    precision, reason = resolve_training_precision("auto")
+    assert precision == expected and reason.startswith("auto: ") and phrase in reason
+    assert resolve_training_precision("fp32") == ("fp32", resolve_training_precision("fp32")[1])
+    assert resolve_training_precision("fp32")[1].startswith("--precision fp32 as requested")
+
+
+def test_auto_precision_run_records_its_choice(mini_screen, tmp_path, monkeypatch):
+    from mcnn_infer.card import load_card
+    from mcnn_train.config import TrainConfig
+    from mcnn_train.trainer import train
+
+    monkeypatch.setenv("HCS_CPU_FLAGS", "avx2")  # a CPU without native BF16: auto trains in fp32
+    out = train(
+        TrainConfig(
+            out=tmp_path / "auto", data_root=mini_screen, model="mcnn-small", size=(128, 128), batch_size=8,
+            epochs=1, lr_schedule="0.01", warmup_epochs=0, precision="auto",
+        )
+    )
+    training = load_card(out).training
+    assert training["precision"] == "fp32" and training["keras_policy"] == "float32"
+    assert "no native BF16" in training["precision_reason"]
+    assert json.loads((out / "config.json").read_text())["precision"] == "fp32"  # resolved, kept on resume
