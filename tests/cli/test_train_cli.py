@@ -106,7 +106,8 @@ def test_choices_come_from_the_tables(hcs, tmp_path: Path, captured):
     from mcnn_train import recipe
 
     text = hcs("train", "--help").stdout
-    for choices in (LAYOUT_CHOICES, recipe.NORMALIZATIONS, recipe.VAL_SPLITS, recipe.PRECISIONS, recipe.PRESETS):
+    tables = (LAYOUT_CHOICES, recipe.NORMALIZATIONS, recipe.VAL_SPLITS, recipe.PRECISION_CHOICES, recipe.SCALINGS)
+    for choices in (*tables, recipe.PRESETS):
         assert "[" + "|".join(choices) + "]" in text
     result = hcs("train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--layout", "opera")
     assert result.exit_code == 2 and "opera" in result.stderr and not captured
