@@ -39,7 +39,9 @@ def test_once_processes_the_complete_plates_and_exits(hcs, tmp_path, model):
     assert first.exit_code == 0, first.stderr
     assert first.stdout.strip() == f"2 plates done, 0 failed, 1 waiting -> {out}"
     assert (out / "P1" / "report.html").is_file() and (out / "P2" / "analysis" / "summary.json").is_file()
-    events = [line.split(" hcs watch: ", 1)[1] for line in first.stderr.splitlines() if " hcs watch: " in line]
+    events = [
+        line.split(" hcs watch: ", 1)[1] for line in first.stderr.splitlines() if " hcs watch: " in line
+    ]
     assert "plate P1: complete (4 of 4 expected fields); scoring -> " + str(out / "P1") in events
     assert not (out / "P3").exists()
     again = hcs(*args, "--backend", "onnxruntime")

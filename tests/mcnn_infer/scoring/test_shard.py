@@ -66,7 +66,10 @@ def test_slurm_array_task_gives_the_shard():
     ("env", "message"),
     [
         ({"SLURM_ARRAY_TASK_ID": "3"}, "without SLURM_ARRAY_TASK_COUNT"),
-        ({"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "4"}, "SLURM_ARRAY_TASK_ID='x' is not an integer"),
+        (
+            {"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "4"},
+            "SLURM_ARRAY_TASK_ID='x' is not an integer",
+        ),
         (
             {"SLURM_ARRAY_TASK_ID": "9", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "7"},
             "not a task of the array 0-7",
@@ -82,8 +85,12 @@ def test_slurm_array_task_gives_the_shard():
         ),
         ({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "4"}, r"4/4 .* out of range"),
         (
-            {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4", "OMPI_COMM_WORLD_RANK": "1",
-             "OMPI_COMM_WORLD_SIZE": "2"},
+            {
+                "SLURM_ARRAY_TASK_ID": "1",
+                "SLURM_ARRAY_TASK_COUNT": "4",
+                "OMPI_COMM_WORLD_RANK": "1",
+                "OMPI_COMM_WORLD_SIZE": "2",
+            },
             "split the work",
         ),
         ({"JOB_COMPLETION_INDEX": "2"}, "--shard-count N or HCS_SHARD_COUNT"),
