@@ -169,3 +169,33 @@ def test_bad_inbox_and_results_inside_it_are_refused(tmp_path):
         Watcher(tmp_path / "inbox", tmp_path / "out")
     with pytest.raises(ConfigError, match="--quiet 0"):
         WatchSettings(quiet=0)
+
+
+def test_the_plate_map_says_how_many_fields_a_plate_expects(tmp_path, tiny_model, staging):
+    inbox, out = tmp_path / "inbox", tmp_path / "results"
+    shutil.copytree(staging / "P1", inbox / "P1")
+    copy_slowly(staging / "P2", inbox / "P2", pause=0, limit=11)  # one channel file short
+    plate_map = tmp_path / "map.csv"
+    plate_map.write_text(
+        "plate,well,compound,concentration,role,label\n"
+        + "".join(
+            f"{p},{w},C{i},{i},treated,\n"
+            for p in ("P1", "P2")
+            for i, w in enumerate(["B02", "B03", "C02", "C03"])
+        )
+    )
+    lines: list[str] = []
+    watcher = Watcher(
+        inbox, out, tiny_model, WatchSettings(**FAST, report=False),
+        {"backend": "onnxruntime", "workers": 1, "metadata": [plate_map]}, log=lines.append,
+    )  # fmt: skip
+    watcher.check()
+    assert [(p.name, r) for p, r in watcher.check()] == [("P1", "4 of 4 expected fields")]
+    assert watcher.step() == [("P1", "done")]
+    wells = pd.read_parquet(out / "P1" / "wells.parquet")
+    assert wells["compound"].tolist() == ["C0", "C1", "C2", "C3"]
+    two_sites = Watcher(
+        inbox, tmp_path / "r2", None, WatchSettings(**FAST, fields_per_well=2), {"metadata": [plate_map]}
+    )
+    two_sites.check()
+    assert two_sites.check() == []  # 4 fields, 8 expected
