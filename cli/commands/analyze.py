@@ -9,7 +9,6 @@ from hcs_cli.params import PROFILE_NORMALIZATION, TRANSLOCATION_SCALE
 from rich.console import Console
 
 
-
 @click.command("analyze")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
