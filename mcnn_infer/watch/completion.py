@@ -83,7 +83,7 @@ def count_fields(entry: Path, pattern: str | None = None) -> ScanCount:
     """
     try:
         scan = scan_plate(entry, pattern=pattern)
-    except HcsError as exc:
+    except (HcsError, OSError) as exc:  # OSError: a file renamed or removed while scanned
         return ScanCount(None, (), 0, str(exc))
     return ScanCount(scan.layout, tuple(scan.plates), len(scan.fields))
 

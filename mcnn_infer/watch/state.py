@@ -66,5 +66,10 @@ class WatchState:
         self.save()
         return record
 
+    def remove(self, name: str) -> None:
+        """Forget entry ``name`` (it left the inbox) and write the file."""
+        if self.entries.pop(name, None) is not None:
+            self.save()
+
     def save(self) -> None:
         write_json(self.path, {"version": STATE_VERSION, "entries": self.entries})

@@ -203,7 +203,8 @@ class Watcher:
         Entries interrupted while in progress are returned at once (they were complete before).
         """
         ready = []
-        for entry in self.entries():
+        entries = self.entries()
+        for entry in entries:
             name = entry.name
             record = self.state.get(name)
             status = record.get("status")
@@ -240,6 +241,12 @@ class Watcher:
             )
             if reason is not None:
                 ready.append((entry, reason))
+        present = {entry.name for entry in entries}
+        for name in [
+            n for n, r in self.state.entries.items() if r.get("status") == WAITING and n not in present
+        ]:
+            self.state.remove(name)
+            self.log(f"plate {name}: gone from the inbox before it was complete")
         return ready
 
     # ------------------------------------------------------------------ one plate

@@ -199,3 +199,15 @@ def test_the_plate_map_says_how_many_fields_a_plate_expects(tmp_path, tiny_model
     )
     two_sites.check()
     assert two_sites.check() == []  # 4 fields, 8 expected
+
+
+def test_a_plate_removed_before_it_was_complete_is_forgotten(tmp_path, staging):
+    inbox, out = tmp_path / "inbox", tmp_path / "results"
+    copy_slowly(staging / "P1", inbox / "P1", pause=0, limit=3)
+    lines: list[str] = []
+    watcher = _watcher(inbox, out, None, lines)
+    watcher.check()
+    assert _status(out) == {"P1": "waiting"}
+    shutil.rmtree(inbox / "P1")
+    watcher.check()
+    assert _status(out) == {} and lines[-1] == "plate P1: gone from the inbox before it was complete"
