@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "export": "Export a training run to ONNX and OpenVINO IR with a model card.",
     "score": "Score plate folders on CPU cores (OpenVINO / ONNX Runtime).",
     "merge": "Merge the outputs of sharded `hcs score` runs.",
+    "watch": "Score, analyse and report plates as the instrument finishes them.",
     "analyze": "Plate QC, MoA calls, potency (EC50) and profiles from scores.",
     "compare": "The M-CNN readout of a plate beside its classical translocation readout.",
     "evaluate": "NSC / NSCB 1-nearest-neighbour MoA accuracy on labelled plates.",

@@ -1,4 +1,4 @@
-"""``hcs analyze``: plate QC, heatmaps, MoA calls, potency and profiles."""
+"""``hcs analyze``: plate QC, heatmaps, MoA calls, potency and profiles (see mcnn_infer.api.analyze)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from pathlib import Path
 import click
 from hcs_cli.params import PROFILE_NORMALIZATION, TRANSLOCATION_SCALE
 from rich.console import Console
-
-from mcnn_infer.analysis.errors import AnalysisError
 
 
 @click.command("analyze")
@@ -68,27 +66,18 @@ def command(
     out_dir,
 ) -> None:
     """Analyse PATH and write tables and figures to <folder>/analysis/."""
-    if readout == "translocation":
-        if plate_map is None or out_dir is None:
-            raise AnalysisError(f"--readout translocation on {path}: --plate-map and --out are required")
-        from mcnn_infer.analysis.translocation import analyze_translocation
+    from mcnn_infer import api
 
-        result = analyze_translocation(path, plate_map, out_dir, score=translocation_score or "ratio")
-    else:
-        if translocation_score is not None:
-            raise AnalysisError(
-                f"--score {translocation_score} on {path}: it chooses the scale of --readout translocation; "
-                "the model readout has none"
-            )
-        from mcnn_infer.analysis.pipeline import analyze
-
-        result = analyze(
-            path,
-            out_dir=out_dir,
-            qc_class=qc_class,
-            response_class=response_class,
-            heatmap_class=heatmap_class,
-            truth=truth,
-            normalize=normalize,
-        )
+    result = api.analyze(
+        path,
+        readout=readout,
+        out=out_dir,
+        truth=truth,
+        qc_class=qc_class,
+        response_class=response_class,
+        heatmap_class=heatmap_class,
+        normalize=normalize,
+        plate_map=plate_map,
+        score=translocation_score,
+    )
     Console(stderr=True).print(f"analysis written to {result.out_dir}", markup=False)

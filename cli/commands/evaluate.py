@@ -34,16 +34,10 @@ def command(results_dir, normalize, null_size, seed, out_dir) -> None:
     Writes the per-well profiles (embeddings and class probabilities, Parquet with Metadata_
     columns), 1-NN predictions, confusion matrices, mAP tables and plots and evaluation.json.
     """
-    from mcnn_infer.analysis.mean_ap import MapSettings
+    from mcnn_infer import api
     from mcnn_infer.analysis.metrics import METRICS
-    from mcnn_infer.analysis.pipeline import evaluate_results
 
-    result = evaluate_results(
-        results_dir,
-        out_dir=out_dir,
-        normalize=normalize,
-        map_settings=MapSettings(null_size=null_size, seed=seed),
-    )
+    result = api.evaluate(results_dir, normalize=normalize, null_size=null_size, seed=seed, out=out_dir)
     con = Console(highlight=False, soft_wrap=True)
     norm = result["normalization"]
     con.print(

@@ -17,6 +17,6 @@ from rich.console import Console
 )
 def command(results_dir, out) -> None:
     """Write the HTML report of RESULTS_DIR (runs hcs analyze first if analysis/ is missing)."""
-    from mcnn_infer.report.render import write_report
+    from mcnn_infer import api
 
-    Console(stderr=True).print(f"report written to {write_report(results_dir, out)}", markup=False)
+    Console(stderr=True).print(f"report written to {api.report(results_dir, out)}", markup=False)

@@ -1,4 +1,4 @@
-"""``hcs score``: score plate folders on CPU cores (see mcnn_infer.scoring.pipeline.score_plates)."""
+"""``hcs score``: score plate folders on CPU cores (see mcnn_infer.api.score)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import click
 from hcs_cli.params import PLATE_PATTERN
 from rich.console import Console
 
+from mcnn_infer import api
 from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, PRECISIONS
-from mcnn_infer.scoring.options import ON_ERROR, ScoreOptions, parse_channel_map
-from mcnn_infer.scoring.pipeline import score_plates
-from mcnn_infer.scoring.shard import resolve_shard
+from mcnn_infer.scoring.options import ON_ERROR
+from mcnn_infer.scoring.shard import SHARD_COUNT_ENV
 
 
 @click.command("score")
@@ -50,8 +50,16 @@ from mcnn_infer.scoring.shard import resolve_shard
 @click.option(
     "--shard",
     "shard_text",
-    metavar="I/N",
-    help="Score shard I of N (0-based); default: rank/size from mpirun or horovodrun, else all.",
+    metavar="I/N|auto",
+    help="Score shard I of N (0-based). auto: from a Slurm array task (SLURM_ARRAY_TASK_ID, _COUNT or "
+    "_MIN/_MAX), a Kubernetes indexed Job (JOB_COMPLETION_INDEX of --shard-count) or mpirun/horovodrun's "
+    "rank/size, an error if none is set. Default: as auto when one is set, else all wells. Shards from "
+    "the environment write RESULTS_DIR/shard-i-of-n (hcs merge RESULTS_DIR combines them).",
+)
+@click.option(
+    "--shard-count",
+    type=click.IntRange(min=1),
+    help=f"Completions of the Kubernetes indexed Job (its spec.completions; default ${SHARD_COUNT_ENV}).",
 )
 @click.option(
     "--on-error",
@@ -95,6 +103,7 @@ def command(
     positive,
     embeddings,
     shard_text,
+    shard_count,
     on_error,
     batch_size,
     workers,
@@ -107,24 +116,28 @@ def command(
     quiet,
 ):
     """Score PLATE_DIR... with an exported model on CPU cores (OpenVINO or ONNX Runtime)."""
-    options = ScoreOptions(
+    summary = api.score(
+        plate_dirs,
+        out_dir,
+        model_dir,
+        metadata=metadata,
+        positive=positive,
+        embeddings=embeddings,
         backend=backend,
         precision=precision,
+        shard=shard_text,
+        shard_count=shard_count,
+        on_error=on_error,
         batch_size=batch_size,
         workers=workers,
         threads=threads,
-        on_error=on_error,
-        embeddings=embeddings,
-        metadata=[str(m) for m in metadata],
-        positive=list(positive),
-        channel_map=parse_channel_map(channel_map),
+        channel_map=channel_map,
+        pattern=pattern,
         allow_bit_depth_mismatch=allow_bit_depth_mismatch,
         overwrite=overwrite,
         flush_every=flush_every,
-        pattern=pattern,
+        console=None if quiet else Console(stderr=True),
     )
-    console = None if quiet else Console(stderr=True)
-    summary = score_plates(plate_dirs, out_dir, model_dir, options, resolve_shard(shard_text), console)
     click.echo(
         f"{summary.counts['ok']} fields scored, {summary.counts['skipped']} skipped, {summary.counts['wells']} wells "
         f"-> {summary.out_dir} ({summary.fields_per_second:.1f} fields/s this run)"
