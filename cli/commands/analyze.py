@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from hcs_cli.params import PROFILE_NORMALIZATION, TRANSLOCATION_SCALE
+from hcs_cli.params import MAX_HILL_OPTION, PROFILE_NORMALIZATION, TRANSLOCATION_SCALE
 from rich.console import Console
 
 from mcnn_infer.analysis.errors import AnalysisError
@@ -35,6 +35,7 @@ from mcnn_infer.analysis.errors import AnalysisError
 )
 @click.option("--heatmap-class", help="Class of the score heatmaps (default: the QC class).")
 @PROFILE_NORMALIZATION
+@MAX_HILL_OPTION
 @click.option(
     "--plate-map",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -63,6 +64,7 @@ def command(
     response_class,
     heatmap_class,
     normalize,
+    max_hill,
     plate_map,
     translocation_score,
     out_dir,
@@ -73,7 +75,9 @@ def command(
             raise AnalysisError(f"--readout translocation on {path}: --plate-map and --out are required")
         from mcnn_infer.analysis.translocation import analyze_translocation
 
-        result = analyze_translocation(path, plate_map, out_dir, score=translocation_score or "ratio")
+        result = analyze_translocation(
+            path, plate_map, out_dir, score=translocation_score or "ratio", max_hill=max_hill
+        )
     else:
         if translocation_score is not None:
             raise AnalysisError(
@@ -90,5 +94,6 @@ def command(
             heatmap_class=heatmap_class,
             truth=truth,
             normalize=normalize,
+            max_hill=max_hill,
         )
     Console(stderr=True).print(f"analysis written to {result.out_dir}", markup=False)
