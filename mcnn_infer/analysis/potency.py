@@ -99,6 +99,7 @@ CI_STEEP = "profile+doses"
 PROFILE_POINTS = 61
 OUTER_POINTS = 12
 HILL_POINTS = 24
+FINE_HILL_POINTS = 9
 MIN_GRID_HILL = 0.1
 _LN10 = float(np.log(10.0))
 
@@ -153,14 +154,22 @@ class PotencyFit:
         return four_pl(np.asarray(x, float), self.bottom, self.top, self.log_ec50_fit, self.hill)
 
 
+def plateau_bounds(y: np.ndarray) -> tuple[float, float]:
+    """Bounds of ``bottom`` and ``top``: the response range widened by itself on both sides."""
+    span = float(np.ptp(y)) or 1.0
+    return float(y.min()) - span, float(y.max()) + span
+
+
 def profile_rss(
     x: np.ndarray, y: np.ndarray, log_ec50: np.ndarray, hill: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Residual sum of squares of the best 4PL at every ``(log_ec50, hill)`` of a grid.
 
-    ``bottom`` and ``top`` enter the model linearly: for each grid point they are the ordinary
-    least-squares solution of ``y = bottom + (top - bottom) * f(x)`` (closed form), so the whole
-    grid is one vectorised computation.
+    ``bottom`` and ``top`` enter the model linearly, ``y = bottom * (1 - f) + top * f``: for each
+    grid point they are the least-squares solution within :func:`plateau_bounds` (a box-bounded
+    linear problem of two unknowns: the unconstrained solution when it lies in the box, else the
+    best of the four edges, each solved in closed form), so the whole grid is one vectorised
+    computation.
 
     Parameters
     ----------
@@ -173,20 +182,33 @@ def profile_rss(
     Returns
     -------
     rss, bottom, top : numpy.ndarray, shape (C, H)
-        RSS in ``y`` units squared; where ``f`` is constant over the points the fit is the mean.
+        RSS in ``y`` units squared and the plateaus that give it.
     """
     hill = np.broadcast_to(hill, (log_ec50.size, hill.shape[-1]))
     f = special.expit(_LN10 * (x[None, None, :] - log_ec50[:, None, None]) * hill[:, :, None])
-    fc = f - f.mean(axis=-1, keepdims=True)
-    yc = y - y.mean()
-    syy = float(yc @ yc)
-    sff = np.einsum("chn,chn->ch", fc, fc)
-    sfy = fc @ yc
-    ok = sff > 1e-12 * max(syy, 1e-300)
-    span = np.where(ok, sfy / np.where(ok, sff, 1.0), 0.0)
-    rss = np.maximum(syy - span * sfy, 0.0)
-    bottom = y.mean() - span * f.mean(axis=-1)
-    return rss, bottom, bottom + span
+    lower, upper = plateau_bounds(y)
+    s_f, s_ff, s_fy = f.sum(axis=-1), np.einsum("chn,chn->ch", f, f), f @ y
+    s_gf, s_gg, s_gy = s_f - s_ff, x.size - 2 * s_f + s_ff, y.sum() - s_fy
+    syy = float(y @ y)
+
+    def rss_of(b: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return syy - 2 * b * s_gy - 2 * t * s_fy + b * b * s_gg + 2 * b * t * s_gf + t * t * s_ff
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        det = s_gg * s_ff - s_gf**2
+        b0 = (s_gy * s_ff - s_fy * s_gf) / det
+        t0 = (s_fy * s_gg - s_gy * s_gf) / det
+        interior = (det > 1e-12 * x.size**2) & (b0 >= lower) & (b0 <= upper) & (t0 >= lower) & (t0 <= upper)
+        candidates = [(np.where(interior, b0, lower), np.where(interior, t0, lower))]
+        for edge in (lower, upper):
+            t_edge = np.clip((s_fy - edge * s_gf) / np.where(s_ff > 0, s_ff, np.inf), lower, upper)
+            b_edge = np.clip((s_gy - edge * s_gf) / np.where(s_gg > 0, s_gg, np.inf), lower, upper)
+            candidates += [(np.full_like(t_edge, edge), t_edge), (b_edge, np.full_like(b_edge, edge))]
+    rss = np.stack([rss_of(b, t) for b, t in candidates])
+    pick = np.argmin(rss, axis=0)[None]
+    bottom = np.take_along_axis(np.stack([b for b, _ in candidates]), pick, 0)[0]
+    top = np.take_along_axis(np.stack([t for _, t in candidates]), pick, 0)[0]
+    return np.maximum(np.take_along_axis(rss, pick, 0)[0], 0.0), bottom, top
 
 
 def _hill_grid(max_hill: float) -> np.ndarray:
@@ -199,7 +221,7 @@ def profile(
     x: np.ndarray, y: np.ndarray, log_ec50: np.ndarray, max_hill: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """The RSS profile: for every ``log_ec50`` the smallest RSS over bottom, top and
-    ``|hill| <= max_hill`` (a log-spaced hill grid, then a 1 %-step grid around its best point).
+    ``|hill| <= max_hill`` (a log-spaced hill grid, then a finer one around its best point).
 
     Parameters
     ----------
@@ -217,7 +239,7 @@ def profile(
     rss, _, _ = profile_rss(x, y, log_ec50, coarse)
     ratio = coarse[-1] / coarse[-2]
     best = coarse[np.argmin(rss, axis=1)]
-    fine = best[:, None] * np.geomspace(1 / ratio, ratio, 2 * int(np.ceil(np.log(ratio) / 0.01)) + 1)
+    fine = best[:, None] * np.geomspace(1 / ratio, ratio, FINE_HILL_POINTS)
     fine = np.clip(fine, -max_hill, max_hill)
     rss, bottom, top = profile_rss(x, y, log_ec50, fine)
     c, h = np.unravel_index(int(np.argmin(rss)), rss.shape)
@@ -232,10 +254,17 @@ def _reversal(medians: np.ndarray, increasing: bool) -> float:
 
 
 def _profile_interval(
-    x: np.ndarray, y: np.ndarray, grid: np.ndarray, thr: float, c_hat: float, max_hill: float
+    x: np.ndarray,
+    y: np.ndarray,
+    grid: np.ndarray,
+    prof: np.ndarray,
+    thr: float,
+    c_hat: float,
+    max_hill: float,
 ) -> tuple[float, float, bool, bool] | None:
-    """The log_ec50 interval of the tested range ``grid[0]..grid[-1]`` where the profile is at or
-    below ``thr``, and whether it is open at the low / high end; None when it is empty.
+    """The log_ec50 interval of the tested range ``grid[0]..grid[-1]`` where the profile ``prof``
+    (on ``grid``) is at or below ``thr``, and whether it is open at the low / high end; None when
+    it is empty.
 
     The grid brackets the ends (the hull of the grid points below ``thr``, with the estimate
     ``c_hat`` when it lies in the range); :func:`scipy.optimize.brentq` finds the crossings.
@@ -244,7 +273,6 @@ def _profile_interval(
     def excess(c: float) -> float:
         return float(profile(x, y, np.array([c]), max_hill)[0][0]) - thr
 
-    prof = profile(x, y, grid, max_hill)[0]
     inside = list(grid[prof <= thr])
     if grid[0] <= c_hat <= grid[-1] and excess(c_hat) <= 0:
         inside.append(c_hat)
@@ -257,7 +285,7 @@ def _profile_interval(
             ends.append(end)
             continue
         out = outside.max() if end == low else outside.min()
-        ends.append(float(optimize.brentq(excess, out, end, xtol=1e-4)))
+        ends.append(float(optimize.brentq(excess, out, end, xtol=2e-3)))
     return ends[0], ends[1], low == grid[0], high == grid[-1]
 
 
@@ -351,7 +379,8 @@ def fit_four_pl(
     )
     thr = rss_min * (1 + stats.f.ppf(CI_LEVEL, 1, dof) / dof) + 1e-12 * syy
     c_hat = fit.log_ec50_fit
-    interval = _profile_interval(x, y, np.linspace(lo, hi, PROFILE_POINTS), thr, c_hat, max_hill)
+    tested = slice(OUTER_POINTS, OUTER_POINTS + PROFILE_POINTS)
+    interval = _profile_interval(x, y, c_grid[tested], rss[tested], thr, c_hat, max_hill)
     if interval is not None:
         low, high, open_low, open_high = interval
     else:  # the whole tested range is excluded: the EC50 lies beyond it
@@ -364,7 +393,6 @@ def fit_four_pl(
         low = min(low, below if below is not None else lo)
         high = max(high, above if above is not None else hi)
         open_low, open_high = open_low or below is None, open_high or above is None
-    fit.log_ec50_low, fit.log_ec50_high = low, high
     hits = _hits(medians, baseline)
     if abs(fit.top - fit.bottom) < min_span or flat:
         fit.flags.append("no_response")
@@ -372,11 +400,19 @@ def fit_four_pl(
         fit.ec50_qualifier = "<" if hits is not None and hits.all() else ">"
     elif lo <= c_hat <= hi:
         fit.ec50_qualifier = "="
-    elif hits is not None:  # the controls tell which end of the curve is the untreated response
-        fit.ec50_qualifier = "<" if hits[0] else ">"
+    elif hits is not None and not hits.any():  # a tail of a curve, but inactive at every dose
+        fit.ec50_qualifier = ">"
+    elif hits is not None and hits.all():  # active at every dose
+        fit.ec50_qualifier = "<"
     else:
         fit.ec50_qualifier = ">" if c_hat > hi else "<"
     fit.log_ec50 = {"=": float(np.clip(c_hat, lo, hi)), ">": hi, "<": lo}[fit.ec50_qualifier]
+    # a qualified EC50's interval reaches its bound (the part of the profile interval next to it)
+    if fit.ec50_qualifier == ">":
+        low, high = (low if open_high else hi), hi
+    elif fit.ec50_qualifier == "<":
+        low, high = lo, (high if open_low else lo)
+    fit.log_ec50_low, fit.log_ec50_high = low, high
     if _reversal(medians, not fit.spearman_rho < 0) > MAX_REVERSAL:
         fit.flags.append("non_monotone")
     frac = special.expit(_LN10 * (np.array([lo, hi]) - c_hat) * fit.hill)
@@ -397,11 +433,8 @@ def _polish(fit: PotencyFit, x: np.ndarray, y: np.ndarray, start: tuple[float, .
     store it in ``fit`` with ``hill >= 0``. False when the optimiser fails."""
     lo, hi = float(x.min()), float(x.max())
     width = hi - lo
-    span_y = float(np.ptp(y)) or 1.0
-    bounds = (
-        [y.min() - span_y, y.min() - span_y, lo - width, -fit.max_hill],
-        [y.max() + span_y, y.max() + span_y, hi + width, fit.max_hill],
-    )
+    lower, upper = plateau_bounds(y)
+    bounds = ([lower, lower, lo - width, -fit.max_hill], [upper, upper, hi + width, fit.max_hill])
     p0 = np.clip(np.asarray(start, float), bounds[0], bounds[1])
     try:
         with warnings.catch_warnings():
