@@ -5,7 +5,7 @@ Model (x on a log scale, usually log10 concentration in µM):
 
     y(x) = bottom + (top - bottom) / (1 + 10 ** ((log_ec50 - x) * hill))
 
-Fit
+Fit (:mod:`mcnn_infer.analysis.fourpl`)
     Least squares (:func:`scipy.optimize.curve_fit`, bounded) with ``|hill| <= max_hill``
     (default :data:`MAX_HILL` = 5; ``hcs analyze --max-hill``), started from the best point of a
     grid over ``(log_ec50, hill)`` on which ``bottom`` and ``top`` are solved in closed form (they
@@ -16,11 +16,11 @@ Fit
 
 95 % confidence interval of the EC50 (``ci_method``)
     ``profile``: the residual sum of squares RSS(log_ec50) is profiled over the tested range with
-    bottom, top and hill re-fitted at every log_ec50 (grid, :func:`profile_rss`); the interval
-    holds the log_ec50 with ``RSS <= RSS_min * (1 + F(0.95; 1, n - 4) / (n - 4))`` (the F test of
-    nonlinear regression; Bates & Watts 1988, ch. 6). It is bounded by the tested range: when the
-    profile is still below the threshold at the lowest or highest dose, the interval ends there and
-    the fit is flagged ``ci_open`` (the data do not rule out an EC50 outside the range).
+    bottom, top and hill re-fitted at every log_ec50; the interval holds the log_ec50 with
+    ``RSS <= RSS_min * (1 + F(0.95; 1, n - 4) / (n - 4))`` (the F test of nonlinear regression;
+    Bates & Watts 1988, ch. 6). It is bounded by the tested range: when the profile is still
+    below the threshold at the lowest or highest dose, the interval ends there and the fit is
+    flagged ``ci_open`` (the data do not rule out an EC50 outside the range).
     ``profile+doses`` (the transition is not measured): when the fit is steep, or fewer than
     :data:`MIN_TRANSITION_DOSES` (2) tested doses lie inside the fitted transition (fraction of
     it between 0.1 and 0.9), the shape of the curve between the doses is the model's assumption,
@@ -30,12 +30,14 @@ Fit
     dose in the transition gets the interval between that dose's neighbours, not infinity.
 
 Qualified EC50 (``ec50_qualifier``)
-    ``=`` when the fitted EC50 lies in the tested range; ``>`` (value: the highest dose) when the
-    fitted EC50 lies above it, or when the curve shows no response (flat, see ``no_response``) and
-    is not active at every dose; ``<`` (value: the lowest dose) when the fitted EC50 lies below
-    the lowest dose, or the curve is flat and every dose's median is a hit, beyond
-    :data:`HIT_SD` standard deviations of the negative controls (``baseline``), i.e. already at
-    the top at the lowest dose. Reported EC50s and CIs never leave the tested range.
+    ``=`` when the fitted EC50 lies in the tested range. ``>`` (reported at the highest dose): no
+    transition within the tested range - the fitted EC50 lies above it, or the curve is flat
+    (``no_response``), or no dose is a hit against the negative controls. ``<`` (reported at the
+    lowest dose): already at the top at the lowest dose - the fitted EC50 lies below it, or every
+    dose is a hit. A dose is a hit when its median lies beyond :data:`HIT_SD` (3) standard
+    deviations of the negative controls (``baseline``, known to ``hcs analyze``, the translocation
+    readout and ``hcs compare``; without it a flat curve is reported ``>``). The interval of a
+    qualified EC50 reaches its bound. Reported EC50s and CIs never leave the tested range.
 
 Trusted (the data pin the EC50): a fit is ``trusted`` when it has none of these flags:
 
@@ -55,7 +57,6 @@ Trusted (the data pin the EC50): a fit is ``trusted`` when it has none of these 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import special, stats
 
 from mcnn_infer.analysis.errors import AnalysisError
+from mcnn_infer.analysis.fourpl import LN10, four_pl, least_squares_fit, profile, profile_interval
 from mcnn_infer.analysis.io import save_figure
 
 MIN_DOSES = 4
@@ -94,26 +96,21 @@ CI_LEVEL = 0.95
 #: P value of the F test (4PL against a flat line) below which a curve has a response.
 RESPONSE_P = 0.05
 CI_PROFILE = "profile"
+#: The trust flags, in the order they are reported (module docstring).
+FLAGS = (
+    "too_few_points",
+    "fit_failed",
+    "no_response",
+    "non_monotone",
+    "no_plateau",
+    "qualified",
+    "ci_open",
+    "ci_too_wide",
+)
 CI_STEEP = "profile+doses"
-#: Grid of the profile: log_ec50 points across the tested range, hill magnitudes (log-spaced).
+#: Profile grid of log_ec50: points across the tested range, and (coarser) up to one range beyond.
 PROFILE_POINTS = 61
 OUTER_POINTS = 12
-HILL_POINTS = 24
-FINE_HILL_POINTS = 9
-MIN_GRID_HILL = 0.1
-_LN10 = float(np.log(10.0))
-
-
-def four_pl(x: np.ndarray, bottom: float, top: float, log_ec50: float, hill: float) -> np.ndarray:
-    """4-parameter logistic at log-dose ``x`` (array, any shape); returns the same shape."""
-    return bottom + (top - bottom) * special.expit(_LN10 * (x - log_ec50) * hill)
-
-
-def _four_pl_jac(x: np.ndarray, bottom: float, top: float, log_ec50: float, hill: float) -> np.ndarray:
-    """Jacobian of :func:`four_pl` with respect to ``(bottom, top, log_ec50, hill)``, shape (n, 4)."""
-    f = special.expit(_LN10 * (x - log_ec50) * hill)
-    df = (top - bottom) * f * (1 - f) * _LN10
-    return np.stack([1 - f, f, -df * hill, df * (x - log_ec50)], axis=-1)
 
 
 @dataclass
@@ -154,98 +151,6 @@ class PotencyFit:
         return four_pl(np.asarray(x, float), self.bottom, self.top, self.log_ec50_fit, self.hill)
 
 
-def plateau_bounds(y: np.ndarray) -> tuple[float, float]:
-    """Bounds of ``bottom`` and ``top``: the response range widened by itself on both sides."""
-    span = float(np.ptp(y)) or 1.0
-    return float(y.min()) - span, float(y.max()) + span
-
-
-def profile_rss(
-    x: np.ndarray, y: np.ndarray, log_ec50: np.ndarray, hill: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Residual sum of squares of the best 4PL at every ``(log_ec50, hill)`` of a grid.
-
-    ``bottom`` and ``top`` enter the model linearly, ``y = bottom * (1 - f) + top * f``: for each
-    grid point they are the least-squares solution within :func:`plateau_bounds` (a box-bounded
-    linear problem of two unknowns: the unconstrained solution when it lies in the box, else the
-    best of the four edges, each solved in closed form), so the whole grid is one vectorised
-    computation.
-
-    Parameters
-    ----------
-    x, y : numpy.ndarray, shape (n,)
-        Log dose and response of each point.
-    log_ec50 : numpy.ndarray, shape (C,)
-    hill : numpy.ndarray, shape (H,) or (C, H)
-        Hill values, the same for every ``log_ec50`` or one row per ``log_ec50``.
-
-    Returns
-    -------
-    rss, bottom, top : numpy.ndarray, shape (C, H)
-        RSS in ``y`` units squared and the plateaus that give it.
-    """
-    hill = np.broadcast_to(hill, (log_ec50.size, hill.shape[-1]))
-    f = special.expit(_LN10 * (x[None, None, :] - log_ec50[:, None, None]) * hill[:, :, None])
-    lower, upper = plateau_bounds(y)
-    s_f, s_ff, s_fy = f.sum(axis=-1), np.einsum("chn,chn->ch", f, f), f @ y
-    s_gf, s_gg, s_gy = s_f - s_ff, x.size - 2 * s_f + s_ff, y.sum() - s_fy
-    syy = float(y @ y)
-
-    def rss_of(b: np.ndarray, t: np.ndarray) -> np.ndarray:
-        return syy - 2 * b * s_gy - 2 * t * s_fy + b * b * s_gg + 2 * b * t * s_gf + t * t * s_ff
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        det = s_gg * s_ff - s_gf**2
-        b0 = (s_gy * s_ff - s_fy * s_gf) / det
-        t0 = (s_fy * s_gg - s_gy * s_gf) / det
-        interior = (det > 1e-12 * x.size**2) & (b0 >= lower) & (b0 <= upper) & (t0 >= lower) & (t0 <= upper)
-        candidates = [(np.where(interior, b0, lower), np.where(interior, t0, lower))]
-        for edge in (lower, upper):
-            t_edge = np.clip((s_fy - edge * s_gf) / np.where(s_ff > 0, s_ff, np.inf), lower, upper)
-            b_edge = np.clip((s_gy - edge * s_gf) / np.where(s_gg > 0, s_gg, np.inf), lower, upper)
-            candidates += [(np.full_like(t_edge, edge), t_edge), (b_edge, np.full_like(b_edge, edge))]
-    rss = np.stack([rss_of(b, t) for b, t in candidates])
-    pick = np.argmin(rss, axis=0)[None]
-    bottom = np.take_along_axis(np.stack([b for b, _ in candidates]), pick, 0)[0]
-    top = np.take_along_axis(np.stack([t for _, t in candidates]), pick, 0)[0]
-    return np.maximum(np.take_along_axis(rss, pick, 0)[0], 0.0), bottom, top
-
-
-def _hill_grid(max_hill: float) -> np.ndarray:
-    """Hill values of the profile grid: log-spaced magnitudes, both signs, shape (2 * HILL_POINTS,)."""
-    mags = np.geomspace(min(MIN_GRID_HILL, max_hill / 10), max_hill, HILL_POINTS)
-    return np.concatenate([-mags[::-1], mags])
-
-
-def profile(
-    x: np.ndarray, y: np.ndarray, log_ec50: np.ndarray, max_hill: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The RSS profile: for every ``log_ec50`` the smallest RSS over bottom, top and
-    ``|hill| <= max_hill`` (a log-spaced hill grid, then a finer one around its best point).
-
-    Parameters
-    ----------
-    x, y : numpy.ndarray, shape (n,)
-    log_ec50 : numpy.ndarray, shape (C,)
-    max_hill : float
-
-    Returns
-    -------
-    rss : numpy.ndarray, shape (C,)
-    start : numpy.ndarray, shape (4,)
-        ``(bottom, top, log_ec50, hill)`` of the smallest RSS.
-    """
-    coarse = _hill_grid(max_hill)
-    rss, _, _ = profile_rss(x, y, log_ec50, coarse)
-    ratio = coarse[-1] / coarse[-2]
-    best = coarse[np.argmin(rss, axis=1)]
-    fine = best[:, None] * np.geomspace(1 / ratio, ratio, FINE_HILL_POINTS)
-    fine = np.clip(fine, -max_hill, max_hill)
-    rss, bottom, top = profile_rss(x, y, log_ec50, fine)
-    c, h = np.unravel_index(int(np.argmin(rss)), rss.shape)
-    return rss.min(axis=1), np.array([bottom[c, h], top[c, h], log_ec50[c], fine[c, h]])
-
-
 def _reversal(medians: np.ndarray, increasing: bool) -> float:
     """Largest step against the trend (from the running extreme), as a fraction of the range."""
     m = medians if increasing else -medians
@@ -253,47 +158,11 @@ def _reversal(medians: np.ndarray, increasing: bool) -> float:
     return float(np.max(np.maximum.accumulate(m) - m)) / span if span > 0 else 1.0
 
 
-def _profile_interval(
-    x: np.ndarray,
-    y: np.ndarray,
-    grid: np.ndarray,
-    prof: np.ndarray,
-    thr: float,
-    c_hat: float,
-    max_hill: float,
-) -> tuple[float, float, bool, bool] | None:
-    """The log_ec50 interval of the tested range ``grid[0]..grid[-1]`` where the profile ``prof``
-    (on ``grid``) is at or below ``thr``, and whether it is open at the low / high end; None when
-    it is empty.
-
-    The grid brackets the ends (the hull of the grid points below ``thr``, with the estimate
-    ``c_hat`` when it lies in the range); :func:`scipy.optimize.brentq` finds the crossings.
-    """
-
-    def excess(c: float) -> float:
-        return float(profile(x, y, np.array([c]), max_hill)[0][0]) - thr
-
-    inside = list(grid[prof <= thr])
-    if grid[0] <= c_hat <= grid[-1] and excess(c_hat) <= 0:
-        inside.append(c_hat)
-    if not inside:
-        return None
-    low, high = min(inside), max(inside)
-    ends = []
-    for end, outside in ((low, grid[grid < low]), (high, grid[grid > high])):
-        if outside.size == 0:
-            ends.append(end)
-            continue
-        out = outside.max() if end == low else outside.min()
-        ends.append(float(optimize.brentq(excess, out, end, xtol=2e-3)))
-    return ends[0], ends[1], low == grid[0], high == grid[-1]
-
-
 def _transition_doses(doses: np.ndarray, fit: PotencyFit) -> tuple[float | None, float | None, int]:
     """The doses around the fitted transition: the highest below the EC50 still on the low-dose
     plateau (fraction <= :data:`TRANSITION`), the lowest above it on the high-dose plateau (None
     where there is none), and how many doses lie in the transition between them."""
-    frac = special.expit(_LN10 * (doses - fit.log_ec50_fit) * fit.hill)
+    frac = special.expit(LN10 * (doses - fit.log_ec50_fit) * fit.hill)
     below = doses[(doses < fit.log_ec50_fit) & (frac <= TRANSITION)]
     above = doses[(doses > fit.log_ec50_fit) & (frac >= 1 - TRANSITION)]
     n_in = int(((frac > TRANSITION) & (frac < 1 - TRANSITION)).sum())
@@ -333,7 +202,8 @@ def fit_four_pl(
         Bound of |hill| (> 0).
     baseline : (float, float), optional
         Mean and standard deviation of the response of the negative controls (untreated wells),
-        in ``y`` units: a flat curve whose every dose is a hit against them is qualified ``<``.
+        in ``y`` units (:func:`control_baseline`): they tell a flat curve that is active at every
+        dose (``<``) from an inactive one (``>``).
 
     Returns
     -------
@@ -357,35 +227,61 @@ def fit_four_pl(
     medians = np.array([np.median(y[x == d]) for d in doses])
     fit.spearman_rho = float(stats.spearmanr(doses, medians).statistic)
     lo, hi = float(doses[0]), float(doses[-1])
-    width = hi - lo
-    # profile grid: PROFILE_POINTS across the tested range, a coarser one up to one range beyond
-    beyond = np.linspace(0, width, OUTER_POINTS + 1)[1:]
-    c_grid = np.concatenate([lo - beyond[::-1], np.linspace(lo, hi, PROFILE_POINTS), hi + beyond])
-    rss, start = profile(x, y, c_grid, max_hill)
-    fit_ok = _polish(fit, x, y, start)
-    if not fit_ok:
+    beyond = np.linspace(0, hi - lo, OUTER_POINTS + 1)[1:]
+    grid = np.concatenate([lo - beyond[::-1], np.linspace(lo, hi, PROFILE_POINTS), hi + beyond])
+    rss, start = profile(x, y, grid, max_hill)
+    params = least_squares_fit(x, y, start, max_hill)
+    if params is None:
         fit.flags.append("fit_failed")
         return fit
-    resid = y - fit.curve(x)
-    rss_fit = float(resid @ resid)
-    syy = float(((y - y.mean()) ** 2).sum())
-    fit.r2 = 1.0 - rss_fit / syy if syy > 0 else float("nan")
-    rss_min = min(rss_fit, float(rss.min()))
-    dof = x.size - 4
+    fit.bottom, fit.top, fit.log_ec50_fit, fit.hill = params
     fit.steep = bool(fit.hill >= STEEP_FRACTION * max_hill)
-    # the F test of the fit against a flat line, and the profile threshold
+    resid = y - fit.curve(x)
+    syy = float(((y - y.mean()) ** 2).sum())
+    fit.r2 = 1.0 - float(resid @ resid) / syy if syy > 0 else float("nan")
+    rss_min, dof = min(float(resid @ resid), float(rss.min())), x.size - 4
+    # no response: the 4PL is no better than a flat line (F test), or its span is negligible
     flat = syy <= 0 or (
         rss_min > 0 and stats.f.sf(((syy - rss_min) / 3) / (rss_min / dof), 3, dof) >= RESPONSE_P
     )
-    thr = rss_min * (1 + stats.f.ppf(CI_LEVEL, 1, dof) / dof) + 1e-12 * syy
-    c_hat = fit.log_ec50_fit
+    if flat or abs(fit.top - fit.bottom) < min_span:
+        fit.flags.append("no_response")
     tested = slice(OUTER_POINTS, OUTER_POINTS + PROFILE_POINTS)
-    interval = _profile_interval(x, y, c_grid[tested], rss[tested], thr, c_hat, max_hill)
-    if interval is not None:
-        low, high, open_low, open_high = interval
-    else:  # the whole tested range is excluded: the EC50 lies beyond it
+    thr = rss_min * (1 + stats.f.ppf(CI_LEVEL, 1, dof) / dof) + 1e-12 * syy
+    interval = profile_interval(x, y, grid[tested], rss[tested], thr, fit.log_ec50_fit, max_hill)
+    hits = _hits(medians, baseline)
+    _set_interval(fit, doses, interval, _qualifier(fit, lo, hi, hits))
+    _trust_flags(fit, medians, hits, (lo, hi), max_ci_log10)
+    return fit
+
+
+def _qualifier(fit: PotencyFit, lo: float, hi: float, hits: np.ndarray | None) -> str:
+    """``=``, ``>`` or ``<`` (module docstring): from the fitted EC50's side of the tested range
+    ``lo..hi``, or, for a flat curve or one inactive / active at every dose, from the ``hits``."""
+    if "no_response" in fit.flags:
+        return "<" if hits is not None and hits.all() else ">"
+    if lo <= fit.log_ec50_fit <= hi:
+        return "="
+    if hits is not None and not hits.any():  # the tail of a curve, but inactive at every dose
+        return ">"
+    if hits is not None and hits.all():
+        return "<"
+    return ">" if fit.log_ec50_fit > hi else "<"
+
+
+def _set_interval(
+    fit: PotencyFit,
+    doses: np.ndarray,
+    interval: tuple[float, float, bool, bool] | None,
+    qualifier: str,
+) -> None:
+    """Store the reported EC50, its qualifier and 95 % CI (``ci_method``) in ``fit``; add
+    ``ci_open`` when the interval reaches an end of the tested range that the data do not close."""
+    lo, hi, c_hat = float(doses[0]), float(doses[-1]), fit.log_ec50_fit
+    if interval is None:  # the profile excludes the whole tested range: the EC50 lies beyond it
         bound = hi if c_hat > hi else lo
-        low, high, open_low, open_high = bound, bound, bound == lo, bound == hi
+        interval = (bound, bound, bound == lo, bound == hi)
+    low, high, open_low, open_high = interval
     fit.ci_method = CI_PROFILE
     below, above, n_transition = _transition_doses(doses, fit)
     if fit.steep or n_transition < MIN_TRANSITION_DOSES:
@@ -393,62 +289,38 @@ def fit_four_pl(
         low = min(low, below if below is not None else lo)
         high = max(high, above if above is not None else hi)
         open_low, open_high = open_low or below is None, open_high or above is None
-    hits = _hits(medians, baseline)
-    if abs(fit.top - fit.bottom) < min_span or flat:
-        fit.flags.append("no_response")
-        # no transition: inactive (>), or active at every dose (<) against the negative controls
-        fit.ec50_qualifier = "<" if hits is not None and hits.all() else ">"
-    elif lo <= c_hat <= hi:
-        fit.ec50_qualifier = "="
-    elif hits is not None and not hits.any():  # a tail of a curve, but inactive at every dose
-        fit.ec50_qualifier = ">"
-    elif hits is not None and hits.all():  # active at every dose
-        fit.ec50_qualifier = "<"
-    else:
-        fit.ec50_qualifier = ">" if c_hat > hi else "<"
-    fit.log_ec50 = {"=": float(np.clip(c_hat, lo, hi)), ">": hi, "<": lo}[fit.ec50_qualifier]
-    # a qualified EC50's interval reaches its bound (the part of the profile interval next to it)
-    if fit.ec50_qualifier == ">":
+    # a qualified EC50 is reported at its bound; its interval is the part of the profile's next to it
+    if qualifier == ">":
         low, high = (low if open_high else hi), hi
-    elif fit.ec50_qualifier == "<":
+    elif qualifier == "<":
         low, high = lo, (high if open_low else lo)
+    fit.ec50_qualifier = qualifier
+    fit.log_ec50 = {"=": float(np.clip(c_hat, lo, hi)), ">": hi, "<": lo}[qualifier]
     fit.log_ec50_low, fit.log_ec50_high = low, high
+    if open_low or open_high:
+        fit.flags.append("ci_open")
+
+
+def _trust_flags(
+    fit: PotencyFit,
+    medians: np.ndarray,
+    hits: np.ndarray | None,
+    tested: tuple[float, float],
+    max_ci_log10: float,
+) -> None:
+    """Add the flags ``non_monotone``, ``no_plateau``, ``qualified`` and ``ci_too_wide`` (module
+    docstring) and put the flags in the documented order."""
     if _reversal(medians, not fit.spearman_rho < 0) > MAX_REVERSAL:
         fit.flags.append("non_monotone")
-    frac = special.expit(_LN10 * (np.array([lo, hi]) - c_hat) * fit.hill)
-    low_plateau_missing = frac[0] > 1 - PLATEAU_FRACTION or (hits is not None and bool(hits[0]))
-    if "no_response" not in fit.flags and (low_plateau_missing or frac[1] < PLATEAU_FRACTION):
+    frac = special.expit(LN10 * (np.asarray(tested) - fit.log_ec50_fit) * fit.hill)
+    low_missing = frac[0] > 1 - PLATEAU_FRACTION or (hits is not None and bool(hits[0]))
+    if "no_response" not in fit.flags and (low_missing or frac[1] < PLATEAU_FRACTION):
         fit.flags.append("no_plateau")
     if fit.ec50_qualifier != "=":
         fit.flags.append("qualified")
-    if open_low or open_high:
-        fit.flags.append("ci_open")
-    if high - low > max_ci_log10:
+    if fit.log_ec50_high - fit.log_ec50_low > max_ci_log10 + 1e-9:
         fit.flags.append("ci_too_wide")
-    return fit
-
-
-def _polish(fit: PotencyFit, x: np.ndarray, y: np.ndarray, start: tuple[float, ...]) -> bool:
-    """Refine the grid's best ``(bottom, top, log_ec50, hill)`` with a bounded least-squares fit;
-    store it in ``fit`` with ``hill >= 0``. False when the optimiser fails."""
-    lo, hi = float(x.min()), float(x.max())
-    width = hi - lo
-    lower, upper = plateau_bounds(y)
-    bounds = ([lower, lower, lo - width, -fit.max_hill], [upper, upper, hi + width, fit.max_hill])
-    p0 = np.clip(np.asarray(start, float), bounds[0], bounds[1])
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            popt, _ = optimize.curve_fit(four_pl, x, y, p0=p0, bounds=bounds, jac=_four_pl_jac, max_nfev=2000)
-    except (RuntimeError, ValueError):
-        return False
-    bottom, top, log_ec50, hill = (float(v) for v in popt)
-    # The 4PL is unchanged by (bottom, top, hill) -> (top, bottom, -hill); report hill >= 0 so that
-    # ``bottom`` is the low-dose plateau and ``top`` the high-dose plateau (top < bottom: falling).
-    if hill < 0:
-        bottom, top, hill = top, bottom, -hill
-    fit.bottom, fit.top, fit.log_ec50_fit, fit.hill = bottom, top, log_ec50, hill
-    return True
+    fit.flags.sort(key=FLAGS.index)
 
 
 def control_baseline(values: np.ndarray) -> tuple[float, float]:
@@ -552,8 +424,10 @@ def potency_summary(table: pd.DataFrame, max_hill: float = MAX_HILL) -> dict[str
         "max_hill": float(max_hill),
         "ci_level": CI_LEVEL,
         "ci_methods": {
-            CI_PROFILE: "profile likelihood: RSS profiled over log EC50 (F threshold), bounded by the tested range",
-            CI_STEEP: "steep fit (hill at the bound): the profile interval widened to the doses around the transition",
+            CI_PROFILE: "likelihood profile: RSS profiled over log EC50 with bottom, top and hill re-fitted, "
+            "F threshold, bounded by the tested range",
+            CI_STEEP: "transition not measured (a steep fit, or fewer than 2 doses inside it): the profile "
+            "interval widened to the doses on the plateaus around the transition",
         },
         "n_trusted": count("trusted", True),
         "n_steep": count("steep", True),
