@@ -15,6 +15,7 @@ grid's best point; :func:`profile_interval` finds where the profile crosses an F
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -97,10 +98,13 @@ def profile_rss(
     return np.maximum(np.take_along_axis(rss, pick, 0)[0], 0.0), bottom, top
 
 
-def _hill_grid(max_hill: float) -> np.ndarray:
-    """Hill values of the profile grid: log-spaced magnitudes, both signs, shape (2 * HILL_POINTS,)."""
+@functools.lru_cache(maxsize=8)
+def _hill_grids(max_hill: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hill values of the profile grid, log-spaced magnitudes of both signs, shape
+    (2 * HILL_POINTS,), and the factors of the finer grid around a best value, shape (FINE_HILL_POINTS,)."""
     mags = np.geomspace(min(MIN_GRID_HILL, max_hill / 10), max_hill, HILL_POINTS)
-    return np.concatenate([-mags[::-1], mags])
+    ratio = mags[-1] / mags[-2]
+    return np.concatenate([-mags[::-1], mags]), np.geomspace(1 / ratio, ratio, FINE_HILL_POINTS)
 
 
 def profile(
@@ -121,12 +125,9 @@ def profile(
     start : numpy.ndarray, shape (4,)
         ``(bottom, top, log_ec50, hill)`` of the smallest RSS.
     """
-    coarse = _hill_grid(max_hill)
+    coarse, factors = _hill_grids(float(max_hill))
     rss, _, _ = profile_rss(x, y, log_ec50, coarse)
-    ratio = coarse[-1] / coarse[-2]
-    best = coarse[np.argmin(rss, axis=1)]
-    fine = best[:, None] * np.geomspace(1 / ratio, ratio, FINE_HILL_POINTS)
-    fine = np.clip(fine, -max_hill, max_hill)
+    fine = np.clip(coarse[np.argmin(rss, axis=1)][:, None] * factors, -max_hill, max_hill)
     rss, bottom, top = profile_rss(x, y, log_ec50, fine)
     c, h = np.unravel_index(int(np.argmin(rss)), rss.shape)
     return rss.min(axis=1), np.array([bottom[c, h], top[c, h], log_ec50[c], fine[c, h]])
