@@ -61,7 +61,8 @@ MAX_HILL_OPTION = click.option(
     type=click.FloatRange(min=0, min_open=True),
     default=MAX_HILL,
     show_default=True,
-    help="Bound of the 4PL Hill slope |hill| of the EC50 fits. A fit at the bound is reported as "
+    help="Bound of the 4PL Hill slope |hill| of the EC50 fits (per log10 unit of concentration; per "
+    "dose-index step with an SBS plate map). A fit at the bound is reported as "
     "steep (its EC50 interval then reaches the doses around the transition); that alone does not "
     "make it untrusted.",
 )

@@ -165,6 +165,9 @@ def profile_interval(
             ends.append(end)
             continue
         out = outside.max() if end == low else outside.min()
+        if excess(out) <= 0:  # the grid's value was above the threshold by rounding only
+            ends.append(float(out))
+            continue
         ends.append(float(optimize.brentq(excess, out, end, xtol=2e-3)))
     return ends[0], ends[1], low == grid[0], high == grid[-1]
 

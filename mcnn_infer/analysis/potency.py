@@ -96,6 +96,7 @@ CI_LEVEL = 0.95
 #: P value of the F test (4PL against a flat line) below which a curve has a response.
 RESPONSE_P = 0.05
 CI_PROFILE = "profile"
+CI_STEEP = "profile+doses"
 #: The trust flags, in the order they are reported (module docstring).
 FLAGS = (
     "too_few_points",
@@ -107,7 +108,6 @@ FLAGS = (
     "ci_open",
     "ci_too_wide",
 )
-CI_STEEP = "profile+doses"
 #: Profile grid of log_ec50: points across the tested range, and (coarser) up to one range beyond.
 PROFILE_POINTS = 61
 OUTER_POINTS = 12
