@@ -6,6 +6,7 @@ import re
 
 import click
 
+from mcnn_infer.analysis.potency import MAX_HILL
 from mcnn_infer.analysis.profiles import ALIASES, NORMALIZATION_CHOICES, NORMALIZATIONS
 from mcnn_infer.analysis.translocation import SCALES
 
@@ -53,3 +54,15 @@ PLATE_PATTERN = click.option(
 
 #: The scales of the classical translocation readout (``hcs analyze --score``, ``hcs compare``).
 TRANSLOCATION_SCALE = click.Choice(list(SCALES))
+
+#: ``--max-hill`` of the 4PL potency fits (``hcs analyze``, ``hcs compare``).
+MAX_HILL_OPTION = click.option(
+    "--max-hill",
+    type=click.FloatRange(min=0, min_open=True),
+    default=MAX_HILL,
+    show_default=True,
+    help="Bound of the 4PL Hill slope |hill| of the EC50 fits (per log10 unit of concentration; per "
+    "dose-index step with an SBS plate map). A fit at the bound is reported as "
+    "steep (its EC50 interval then reaches the doses around the transition); that alone does not "
+    "make it untrusted.",
+)

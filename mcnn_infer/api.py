@@ -191,6 +191,7 @@ def analyze(
     normalize: str = "none",
     plate_map: PathLike | None = None,
     score: str | None = None,
+    max_hill: float | None = None,
 ) -> AnalysisResult:
     """Plate QC (Z'), heatmaps, MoA calls, potency (EC50) and profiles (``hcs analyze``).
 
@@ -214,6 +215,9 @@ def analyze(
     score : str, optional
         Translocation scale of QC, heatmap and potency (``ratio``, ``log-ratio``,
         ``nuclear-fraction``; default ``ratio``); not for the model readout.
+    max_hill : float, optional
+        Bound of the 4PL fits' |Hill slope| (default
+        :data:`mcnn_infer.analysis.potency.MAX_HILL`); a fit at the bound is flagged ``steep``.
 
     Returns
     -------
@@ -227,13 +231,15 @@ def analyze(
         plate map, ``score`` with the model readout, an unknown readout.
     """
     from mcnn_infer.analysis.errors import AnalysisError
+    from mcnn_infer.analysis.potency import MAX_HILL
 
+    max_hill = MAX_HILL if max_hill is None else max_hill
     if readout == "translocation":
         if plate_map is None or out is None:
             raise AnalysisError(f"--readout translocation on {results}: --plate-map and --out are required")
         from mcnn_infer.analysis.translocation import analyze_translocation
 
-        return analyze_translocation(results, plate_map, out, score=score or "ratio")
+        return analyze_translocation(results, plate_map, out, score=score or "ratio", max_hill=max_hill)
     if readout != "model":
         raise AnalysisError(f"readout {readout!r} on {results}; expected 'model' or 'translocation'")
     if score is not None:
@@ -251,6 +257,7 @@ def analyze(
         heatmap_class=heatmap_class,
         truth=truth,
         normalize=normalize,
+        max_hill=max_hill,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from hcs_cli.params import PROFILE_NORMALIZATION, TRANSLOCATION_SCALE
+from hcs_cli.params import MAX_HILL_OPTION, PROFILE_NORMALIZATION, TRANSLOCATION_SCALE
 from rich.console import Console
 
 
@@ -33,6 +33,7 @@ from rich.console import Console
 )
 @click.option("--heatmap-class", help="Class of the score heatmaps (default: the QC class).")
 @PROFILE_NORMALIZATION
+@MAX_HILL_OPTION
 @click.option(
     "--plate-map",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -61,6 +62,7 @@ def command(
     response_class,
     heatmap_class,
     normalize,
+    max_hill,
     plate_map,
     translocation_score,
     out_dir,
@@ -79,5 +81,6 @@ def command(
         normalize=normalize,
         plate_map=plate_map,
         score=translocation_score,
+        max_hill=max_hill,
     )
     Console(stderr=True).print(f"analysis written to {result.out_dir}", markup=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from hcs_cli.params import TRANSLOCATION_SCALE
+from hcs_cli.params import MAX_HILL_OPTION, TRANSLOCATION_SCALE
 from rich.console import Console
 
 
@@ -44,7 +44,10 @@ from rich.console import Console
     show_default=True,
     help="Widening of the classical row EC50 range (dose index).",
 )
-def command(results_dir, classical_dir, plate_map, class_name, out, classical_scale, tolerance) -> None:
+@MAX_HILL_OPTION
+def command(
+    results_dir, classical_dir, plate_map, class_name, out, classical_scale, tolerance, max_hill
+) -> None:
     """Judge RESULTS_DIR (hcs score) and CLASSICAL_DIR (hcs analyze --readout translocation) of one
     plate on the same held-out control wells: Z', row EC50s, one dose-response plot, HTML."""
     from mcnn_infer.analysis.readout_comparison import compare_readouts, verdict_line
@@ -57,6 +60,7 @@ def command(results_dir, classical_dir, plate_map, class_name, out, classical_sc
         class_name,
         tolerance=tolerance,
         classical_scale=classical_scale,
+        max_hill=max_hill,
     )
     console = Console(stderr=True)
     console.print(verdict_line(summary), markup=False)

@@ -23,7 +23,14 @@ from mcnn_infer.analysis.io import ScoringResults, read_scoring_results
 from mcnn_infer.analysis.mean_ap import MapSettings
 from mcnn_infer.analysis.metrics import METRICS, EvaluationInputs
 from mcnn_infer.analysis.moa import MIN_CONFIDENCE, call_moa, classifier_accuracy
-from mcnn_infer.analysis.potency import fold_errors, plot_dose_response, potency_table
+from mcnn_infer.analysis.potency import (
+    MAX_HILL,
+    baseline_columns,
+    fold_errors,
+    plot_dose_response,
+    potency_summary,
+    potency_table,
+)
 from mcnn_infer.analysis.profiles import (
     profile_info,
     resolve_normalization,
@@ -99,10 +106,13 @@ def write_potency(
     x_label: str,
     y_label: str,
     truth: pd.DataFrame | None = None,
+    max_hill: float = MAX_HILL,
 ) -> dict:
     """Fit a 4PL per group, write ``potency.csv`` and ``dose_response/<group>.png``; return the summary entry.
 
-    ``points`` has one row per well: ``group, x, y`` and optionally ``response_class``.
+    ``points`` has one row per well: ``group, x, y`` and optionally ``response_class`` and the
+    negative-control baseline (:data:`mcnn_infer.analysis.potency.BASELINE_COLUMNS`); ``max_hill``
+    bounds |hill| (:func:`mcnn_infer.analysis.potency.fit_four_pl`).
     """
     groups = points[group].nunique()
     plots: dict[str, str] = {}
@@ -114,6 +124,7 @@ def write_potency(
             x="x",
             y="y",
             x_is_log10_conc=x_is_log10_conc,
+            max_hill=max_hill,
             progress=lambda: bar.advance(task),
         )
         task2 = bar.add_task("dose-response plots", total=groups)
@@ -139,7 +150,7 @@ def write_potency(
         "x_label": x_label,
         "y_label": y_label,
         "n_fits": len(table),
-        "n_trusted": int(table["trusted"].sum()) if len(table) else 0,
+        **potency_summary(table, max_hill),
     }
     if truth is not None:
         fe = fold_errors(table, truth, group=group)
@@ -224,12 +235,14 @@ def readout_label(column: str) -> str:
 def dose_points(
     wells: pd.DataFrame, class_names: list[str], negative_class: str | None, response_class: str | None
 ) -> pd.DataFrame:
-    """Dose-response points per treated well: ``compound, x`` (log10 µM), ``y`` (log-odds, :func:`readout_column`), ``response_class``.
+    """Dose-response points per treated well: ``compound, x`` (log10 µM), ``y`` (log-odds, :func:`readout_column`), ``response_class``
+    and the negative controls' mean and standard deviation of that readout (``baseline_mean, baseline_sd``).
 
     Each compound's response class is ``response_class`` when given; otherwise the class with the
     highest mean probability at the compound's top concentration, excluding ``negative_class``.
     """
     treated = wells[(wells["role"] == "treated") & (wells["concentration"] > 0) & wells["compound"].notna()]
+    negative = wells[wells["role"] == "negative"]
     candidates = [c for c in class_names if c != negative_class] or class_names
     parts = []
     for compound, grp in treated.groupby("compound", sort=True):
@@ -246,7 +259,7 @@ def dose_points(
                     "y": grp[readout_column(grp, cls)].to_numpy(float),
                     "response_class": cls,
                 }
-            )
+            ).assign(**baseline_columns(negative[readout_column(grp, cls)]))
         )
     return (
         pd.concat(parts, ignore_index=True)
@@ -266,6 +279,7 @@ def analyze(
     normalize: str = "none",
     min_confidence: float = MIN_CONFIDENCE,
     batch_of: Callable[[str], str] = week_batch,
+    max_hill: float = MAX_HILL,
 ) -> AnalysisResult:
     """Analyse a scoring results folder.
 
@@ -292,6 +306,8 @@ def analyze(
         MoA calls below this mean probability are marked uncertain.
     batch_of : callable
         Plate name -> batch, for NSCB.
+    max_hill : float
+        Bound of the 4PL Hill slope |hill| (``--max-hill``).
 
     Returns
     -------
@@ -354,6 +370,7 @@ def analyze(
                 x_label="log10 concentration (µM)",
                 y_label=readout_label(readout_column(wells, str(points["response_class"].iloc[0]))),
                 truth=truth_df,
+                max_hill=max_hill,
             )
         if res.has_labels:
             summary["classifier"] = classifier_accuracy(calls)

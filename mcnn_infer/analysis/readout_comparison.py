@@ -33,7 +33,7 @@ from scipy.stats import pearsonr, spearmanr
 
 from mcnn_infer import atomic
 from mcnn_infer.analysis.errors import AnalysisError
-from mcnn_infer.analysis.potency import four_pl, potency_table
+from mcnn_infer.analysis.potency import MAX_HILL, baseline_columns, potency_table
 from mcnn_infer.analysis.qc import z_prime
 from mcnn_infer.analysis.translocation import SCALES, SCORE, read_plate_map
 from mcnn_infer.atomic import write_json
@@ -88,9 +88,11 @@ def _held_out_z(wells: pd.DataFrame, held: set[str], column: str = "y") -> tuple
     return z_prime(pos, neg), int(pos.size), int(neg.size)
 
 
-def _ec50s(wells: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def _ec50s(wells: pd.DataFrame, max_hill: float) -> tuple[pd.DataFrame, dict]:
+    """4PL fits per group of the treated wells (as ``hcs analyze``: baseline from the negative controls)."""
     treated = wells[(wells["role"] == "treated") & np.isfinite(wells["x"]) & np.isfinite(wells["y"])]
-    return potency_table(treated, group="group", x="x", y="y", x_is_log10_conc=False)
+    treated = treated.assign(**baseline_columns(wells.loc[wells["role"] == "negative", "y"]))
+    return potency_table(treated, group="group", x="x", y="y", x_is_log10_conc=False, max_hill=max_hill)
 
 
 def _judge(
@@ -99,8 +101,10 @@ def _judge(
     """Per-group table of both EC50s and the verdict against the classical range widened by ``tolerance``."""
     low = float(classical_fit["ec50_x"].min()) - tolerance
     high = float(classical_fit["ec50_x"].max()) + tolerance
-    table = model_fit[["group", "ec50_x", "ec50_low", "ec50_high", "trusted"]].merge(
-        classical_fit[["group", "ec50_x", "trusted"]], on="group", suffixes=("_model", "_classical")
+    table = model_fit[["group", "ec50_qualifier", "ec50_x", "ec50_low", "ec50_high", "trusted"]].merge(
+        classical_fit[["group", "ec50_qualifier", "ec50_x", "trusted"]],
+        on="group",
+        suffixes=("_model", "_classical"),
     )
     table["model_within_classical_range"] = table["ec50_x_model"].between(low, high)
     verdict = {
@@ -136,6 +140,7 @@ def compare_readouts(
     class_name: str,
     tolerance: float = TOLERANCE,
     classical_scale: str = "log-ratio",
+    max_hill: float = MAX_HILL,
 ) -> dict[str, Any]:
     """Compare the model's and the classical readout of one plate; write the files listed above.
 
@@ -161,6 +166,9 @@ def compare_readouts(
         Scale of the classical readout the verdict of ``readout_comparison.csv`` is against, a key
         of :data:`~mcnn_infer.analysis.translocation.SCALES`; every scale the classical table has
         is judged in ``classical_scales``.
+    max_hill : float
+        Bound of the 4PL Hill slope |hill| of both readouts' fits
+        (:func:`mcnn_infer.analysis.potency.fit_four_pl`).
 
     Returns
     -------
@@ -195,13 +203,13 @@ def compare_readouts(
     out.mkdir(parents=True, exist_ok=True)
     z_model, n_pos, n_neg = _held_out_z(model, held, "p")
     z_model_logodds, _, _ = _held_out_z(model, held)
-    model_fit, model_fits = _ec50s(model)
+    model_fit, model_fits = _ec50s(model, max_hill)
     scales, tables, classical_fits = {}, {}, {}
     for scale, scale_column in SCALES.items():
         if scale_column not in classical_all.columns:
             continue
         classical = classical_all.rename(columns={scale_column: "y"})
-        classical_fit, classical_fits[scale] = _ec50s(classical)
+        classical_fit, classical_fits[scale] = _ec50s(classical, max_hill)
         tables[scale], verdict = _judge(model_fit, classical_fit, tolerance)
         scales[scale] = {
             "column": scale_column,
@@ -249,6 +257,7 @@ def compare_readouts(
         },
         "z_prime_classical_all_controls": main["z_prime_all_controls"],
         "tolerance": tolerance,
+        "max_hill": max_hill,
         **{k: main[k] for k in ("classical_ec50_range", "all_model_ec50_within")},
         "ec50_shift_model_minus_classical": main["ec50_shift_model_minus_classical"],
         "ec50_spearman": main["ec50_spearman"],
@@ -312,7 +321,7 @@ def _plot(curves: list[tuple], held: set[str], path: Path) -> Path:
         grid = np.linspace(means["x"].min(), means["x"].max(), 200)
         for fit in fits.values():
             if np.isfinite(fit.log_ec50):
-                curve = four_pl(grid, fit.bottom, fit.top, fit.log_ec50, fit.hill)
+                curve = fit.curve(grid)
                 ax.plot(grid, (curve - neg) / (pos - neg), color=colour, alpha=0.25, linewidth=1)
     ax.axhline(0, color="#777777", linewidth=0.8)
     ax.axhline(1, color="#777777", linewidth=0.8)

@@ -42,6 +42,7 @@ from mcnn_infer.analysis.pipeline import (
     write_potency,
     write_qc,
 )
+from mcnn_infer.analysis.potency import MAX_HILL, baseline_columns
 from mcnn_infer.atomic import write_json
 from mcnn_infer.images import read_field
 from mcnn_infer.plates import scan_plate
@@ -211,6 +212,7 @@ def analyze_translocation(
     dna_channel: int = 1,
     ring_px: int = 4,
     score: str = "ratio",
+    max_hill: float = MAX_HILL,
 ) -> AnalysisResult:
     """Score a translocation plate classically and write QC, heatmap and per-group 4PL potency.
 
@@ -230,6 +232,8 @@ def analyze_translocation(
         See :func:`nuclear_and_ring_means`.
     score : str
         Scale of QC, heatmap and potency, a key of :data:`SCALES`; every scale is written.
+    max_hill : float
+        Bound of the 4PL Hill slope |hill| (:func:`mcnn_infer.analysis.potency.fit_four_pl`).
 
     Returns
     -------
@@ -292,7 +296,9 @@ def analyze_translocation(
         summary["heatmaps"].append({"plate": plate, "kind": "score", "column": column, "path": rel})
     treated = wells[(wells["role"] == "treated") & np.isfinite(wells["x"]) & np.isfinite(wells[column])]
     group = pmap.attrs["group_name"]
-    points = treated.rename(columns={"group": group, column: "y"})[[group, "x", "y"]]
+    points = treated.rename(columns={"group": group, column: "y"})[[group, "x", "y"]].assign(
+        **baseline_columns(wells.loc[wells["role"] == "negative", column])
+    )
     summary["potency"] = write_potency(
         points,
         out,
@@ -300,6 +306,7 @@ def analyze_translocation(
         x_is_log10_conc=pmap.attrs["x_is_log10_conc"],
         x_label=pmap.attrs["x_label"],
         y_label=f"translocation {score}",
+        max_hill=max_hill,
     )
     write_json(out / SUMMARY_NAME, summary)
     return AnalysisResult(out, summary)

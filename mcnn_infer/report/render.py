@@ -187,11 +187,40 @@ def _moa(s: dict, root: Path) -> str:
     )
 
 
+#: What the potency section says about its rules (see :mod:`mcnn_infer.analysis.potency`).
+_POTENCY_RULES = (
+    "Trusted means the data pin the EC50: enough doses (at least 4), a response (the 4PL beats a flat "
+    "line), monotone per-dose medians, both plateaus seen, an EC50 inside the tested range (not "
+    "qualified), and a 95% CI that ends inside the tested range (not ci_open) and spans at most 100-fold. "
+    "A steep fit (Hill slope at the bound) is trusted when it passes these rules."
+)
+
+
+def _potency_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The EC50 with its qualifier (``> 30``: above the highest dose) and its 95% CI as text columns."""
+    df = df.copy()
+    qualifiers = (
+        df["ec50_qualifier"].fillna("") if "ec50_qualifier" in df.columns else pd.Series("", df.index)
+    )
+    for col in ("ec50_uM", "ec50_x"):
+        if col in df.columns:
+            df[col] = [
+                "" if v != v else f"{q if q in ('>', '<') else ''} {v:.3g}".strip()
+                for q, v in zip(qualifiers, df[col], strict=True)
+            ]
+    if {"ec50_low", "ec50_high"} <= set(df.columns):
+        df["ec50_95ci"] = [
+            "" if lo != lo else f"{lo:.3g} - {hi:.3g}"
+            for lo, hi in zip(df["ec50_low"], df["ec50_high"], strict=True)
+        ]
+    return df
+
+
 def _potency(s: dict, root: Path) -> str:
     pot = s.get("potency")
     if not pot:
         return '<p class="note">No dose-response data.</p>'
-    df = pd.read_csv(root / pot["table"]).fillna({"flags": ""})
+    df = _potency_columns(pd.read_csv(root / pot["table"]).fillna({"flags": ""}))
     cols = [
         c
         for c in (
@@ -201,9 +230,10 @@ def _potency(s: dict, root: Path) -> str:
             "n_doses",
             "ec50_uM",
             "ec50_x",
-            "ec50_low",
-            "ec50_high",
+            "ec50_95ci",
+            "ci_method",
             "hill",
+            "steep",
             "bottom",
             "top",
             "r2",
@@ -212,10 +242,22 @@ def _potency(s: dict, root: Path) -> str:
         )
         if c in df.columns
     ]
+    if "max_hill" in pot:
+        method = (
+            f"EC50 with its 95% confidence interval from the likelihood profile (ci_method profile: the residual "
+            f"sum of squares profiled over log EC50 with the other parameters re-fitted, F threshold), bounded "
+            f"by the tested range; profile+doses: the transition is not measured (a steep fit, or fewer than 2 "
+            f"doses inside it), so the interval reaches the doses around it. Hill slope bounded by "
+            f"|hill| &le; {float(pot['max_hill']):g}; {pot.get('n_steep', 0)} steep fit(s) at the bound. "
+            f"EC50s outside the tested range are qualified: &gt; highest dose (no transition within the "
+            f"range) or &lt; lowest dose (already active there) and reported at that dose. {_esc(_POTENCY_RULES)} "
+        )
+    else:  # an analysis written before the profile intervals
+        method = "EC50 with 95% confidence interval. "
     parts = [
         f'<p class="note">4-parameter logistic fit per {_esc(pot["group"])} of the {_esc(pot.get("y_label", "response"))} '
-        f"on {_esc(pot['x_label'])}; EC50 with 95% confidence interval. Flags: too_few_points, fit_failed, no_plateau, no_response, "
-        "non_monotone, ci_too_wide.</p>",
+        f"on {_esc(pot['x_label'])}; {method}Flags: too_few_points, fit_failed, no_response, non_monotone, "
+        "no_plateau, qualified, ci_open, ci_too_wide.</p>",
         _table(df[cols]),
     ]
     truth = pot.get("truth")

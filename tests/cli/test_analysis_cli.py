@@ -15,10 +15,20 @@ def test_analyze_evaluate_report_on_fake_results(tmp_path):
     root = tmp_path / "results"
     fake_results.write_fake_results(root)
     runner = CliRunner()
-    r = runner.invoke(_group, ["analyze", str(root), "--truth", str(root / "truth_compounds.csv")])
+    args = ["analyze", str(root), "--truth", str(root / "truth_compounds.csv"), "--max-hill", "4"]
+    r = runner.invoke(_group, args)
     assert r.exit_code == 0, r.output
     s = json.loads((root / "analysis" / "summary.json").read_text())
     assert s["potency"]["truth"]["median_fold_error_trusted"] < 1.6
+    # the Hill bound is recorded and applied; EC50s carry their qualifier and interval method
+    pot = pd.read_csv(root / "analysis" / "potency.csv")
+    assert s["potency"]["max_hill"] == 4.0 and (pot["max_hill"] == 4.0).all() and (pot["hill"] <= 4).all()
+    assert set(pot["ec50_qualifier"]) <= {"=", ">", "<"} and set(pot["ci_method"]) <= {
+        "profile",
+        "profile+doses",
+    }
+    assert (pot["ec50_low"] <= pot["ec50_uM"]).all() and (pot["ec50_uM"] <= pot["ec50_high"]).all()
+    assert runner.invoke(_group, ["analyze", str(root), "--max-hill", "0"]).exit_code != 0
     assert s["profiles"]["normalize"] == "none" and s["evaluation"]["map_activity_embeddings"]["n_groups"] > 0
     r = runner.invoke(_group, ["evaluate", str(root), "--normalize", "mad_robustize"])
     assert r.exit_code == 0 and "NSCB" in r.output and "treatments retrieved" in r.output
@@ -27,6 +37,7 @@ def test_analyze_evaluate_report_on_fake_results(tmp_path):
     # the report shows the latest evaluation of analysis/evaluation (hcs evaluate rewrote it)
     html = (tmp_path / "r.html").read_text()
     assert "Image-based profiling: mAP" in html and "Profiles normalised: <b>mad_robustize</b>" in html
+    assert "likelihood profile" in html and "|hill| &le; 4;" in html and "ec50_95ci" in html
 
 
 def test_evaluate_normalize_writes_profiles_and_map(tmp_path):

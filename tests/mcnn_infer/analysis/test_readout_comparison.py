@@ -27,6 +27,9 @@ def test_comparison_judges_both_readouts_on_the_held_out_controls(tmp_path):
     table = pd.read_csv(tmp_path / "out" / "readout_comparison.csv")
     assert list(table["group"]) == list("ABCDEFGH")
     np.testing.assert_allclose(table["ec50_x_model"], 4.5, atol=0.1)
+    # both readouts' fits follow hcs analyze's rules: qualified EC50s, trusted fits, the Hill bound
+    assert (table[["ec50_qualifier_model", "ec50_qualifier_classical"]] == "=").all().all()
+    assert table["trusted_model"].all() and table["trusted_classical"].all() and summary["max_hill"] == 5.0
     assert (
         json.loads((tmp_path / "out" / "readout_comparison.json").read_text())["model_readout"]
         == "logodds_nuclear"
