@@ -11,8 +11,8 @@ import click
 import pandas as pd
 import pytest
 import yaml
-
 from hcs_cli.main import _group
+
 from mcnn_infer.scoring.shard import resolve_shard
 from tests.fixtures.tiny_model import make_tiny_model
 from tests.fixtures.tiny_plate import make_tiny_plate, well_names
