@@ -36,7 +36,7 @@ def command(results_dir, normalize, null_size, seed, out_dir) -> None:
     """
     from mcnn_infer.analysis.mean_ap import MapSettings
     from mcnn_infer.analysis.metrics import METRICS
-    from mcnn_infer.analysis.pipeline import evaluate_results
+    from mcnn_infer.analysis.evaluation import evaluate_results
 
     result = evaluate_results(
         results_dir,
