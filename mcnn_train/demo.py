@@ -16,7 +16,7 @@ whose output is complete and resumes an interrupted training or scoring run):
    the exported model scores whole fields as the mean over a 2x3 grid of tiles;
 3. ``hcs export``: ONNX, OpenVINO FP32 and OpenVINO INT8 (NNCF, calibrated on a training plate)
    with the model card and the parity report; on a CPU with native BF16 also the BF16 check
-   (``--bf16``), so ``hcs score --precision bf16`` / ``auto`` can use it;
+   (``openvino-bf16``), so ``hcs score --precision bf16`` / ``auto`` can use it;
 4. ``hcs score``: the two held-out plates (one per week) with OpenVINO, with embeddings;
 5. ``hcs analyze`` (Z', MoA calls, EC50 vs the generator's truth), ``hcs evaluate``
    (NSC / NSCB) and ``hcs report`` (the HTML report whose path is printed at the end).
@@ -37,6 +37,7 @@ from rich.rule import Rule
 
 from mcnn_infer.cpu import native_bf16
 from mcnn_infer.errors import HcsError
+from mcnn_infer.formats import FORMATS
 from mcnn_train.cli_steps import run_step, skip_step
 
 TRAIN_PLATES = ("Week1/Week1_50001", "Week2/Week2_50003")
@@ -54,6 +55,9 @@ SYNTH_OPTIONS = (
 #: rather than fields downscaled to 128x128: the same cost per training step, better NSC and EC50s
 #: (README "What the demo produces").
 TRAIN_OPTIONS = "--model mcnn-small --size native --tile 128x128 --workers 2"
+#: Training epochs and seed unless ``--epochs`` / ``--seed`` say otherwise.
+EPOCHS = 30
+SEED = 0
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class DemoPaths:
 
 
 def run_demo(
-    out: str | os.PathLike[str], epochs: int = 30, console: Console | None = None, seed: int = 0
+    out: str | os.PathLike[str], epochs: int = EPOCHS, console: Console | None = None, seed: int = SEED
 ) -> Path:
     """Run (or resume) the demo into ``out``; return the path of the HTML report.
 
@@ -128,9 +132,9 @@ def run_demo(
             ],
         )
 
-    bf16 = ["--bf16"] if native_bf16() else []
-    label = "3/6 export ONNX + OpenVINO FP32 + INT8" + (" + BF16 check" if bf16 else "")
-    if _exported(paths.model, bf16):
+    formats = ["openvino-int8", *(["openvino-bf16"] if native_bf16() else [])]
+    label = "3/6 export ONNX + OpenVINO FP32 + INT8" + (" + BF16 check" if len(formats) > 1 else "")
+    if _exported(paths.model, formats):
         skip_step(console, label, str(paths.model / "card.json"))
     else:
         timings["export"] = run_step(
@@ -141,8 +145,8 @@ def run_demo(
                 str(paths.run),
                 "--out",
                 str(paths.model),
-                "--int8",
-                *bf16,
+                "--formats",
+                ",".join(formats),
                 "--calibrate",
                 train_plates[0],
                 "--overwrite",
@@ -185,19 +189,19 @@ def run_demo(
     return paths.report
 
 
-def _exported(model_dir: Path, bf16: list[str]) -> bool:
+def _exported(model_dir: Path, formats: list[str]) -> bool:
     card = model_dir / "card.json"
     if not card.exists():
         return False
-    formats = json.loads(card.read_text()).get("formats", {})
-    return {"onnx", "openvino-fp32", "openvino-int8", *(["openvino-bf16"] if bf16 else [])} <= set(formats)
+    written = json.loads(card.read_text()).get("formats", {})
+    return {*formats, *(f.name for f in FORMATS.values() if f.always)} <= set(written)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mcnn_train.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo-out", help="folder for everything the demo writes")
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs")
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="training epochs")
+    parser.add_argument("--seed", type=int, default=SEED, help="training seed")
     args = parser.parse_args(argv)
     console = Console()
     try:
