@@ -34,9 +34,9 @@ def command(results_dir, normalize, null_size, seed, out_dir) -> None:
     Writes the per-well profiles (embeddings and class probabilities, Parquet with Metadata_
     columns), 1-NN predictions, confusion matrices, mAP tables and plots and evaluation.json.
     """
+    from mcnn_infer.analysis.evaluation import evaluate_results
     from mcnn_infer.analysis.mean_ap import MapSettings
     from mcnn_infer.analysis.metrics import METRICS
-    from mcnn_infer.analysis.evaluation import evaluate_results
 
     result = evaluate_results(
         results_dir,
