@@ -187,10 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         export_run(
             run,
             model_dir,
-            int8=True,
-            bf16=bf16,
+            names,
             calibrate=plate,
-            saved_model=True,
             min_agreement=1e-6,
             parity_fields=2,
             overwrite=True,

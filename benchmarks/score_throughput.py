@@ -241,8 +241,7 @@ def export_mcnn(root: Path, plate: Path, size: tuple[int, int], int8: bool) -> P
     return export_run(
         run,
         root / "mcnn-model",
-        int8=int8,
-        bf16=native_bf16(),
+        [*(["openvino-int8"] if int8 else []), *(["openvino-bf16"] if native_bf16() else [])],
         calibrate=plate,
         min_agreement=1e-6,  # the benchmark measures agreement itself; never refuse a format here
         overwrite=True,

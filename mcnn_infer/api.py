@@ -41,7 +41,7 @@ import pandas as pd
 
 from mcnn_infer.card import ModelCard, bit_depth_mismatch, load_card
 from mcnn_infer.errors import ChannelMismatchError, ConfigError, ImageReadError
-from mcnn_infer.formats import DEFAULT_BACKEND
+from mcnn_infer.formats import DEFAULT_BACKEND, DEFAULT_PRECISION
 from mcnn_infer.preprocess import Normalization, preprocess_field
 from mcnn_infer.results import (
     ANALYSIS_DIRNAME,
@@ -59,7 +59,7 @@ from mcnn_infer.scoring.shard import Shard, resolve_shard
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mcnn_infer.analysis.pipeline import AnalysisResult
+    from mcnn_infer.analysis.outputs import AnalysisResult
     from mcnn_infer.runtime import Engine
 
 PathLike = str | os.PathLike[str]
@@ -93,7 +93,7 @@ def score(
     positive: Sequence[str] = (),
     embeddings: bool = False,
     backend: str = DEFAULT_BACKEND,
-    precision: str = "fp32",
+    precision: str = DEFAULT_PRECISION,
     shard: str | Shard | None = None,
     shard_count: int | None = None,
     on_error: str = "skip",
@@ -293,8 +293,8 @@ def evaluate(
     AnalysisError
         No ``embeddings.parquet`` or no MoA labels in the wells.
     """
+    from mcnn_infer.analysis.evaluation import evaluate_results
     from mcnn_infer.analysis.mean_ap import NULL_SIZE, SEED, MapSettings
-    from mcnn_infer.analysis.pipeline import evaluate_results
 
     settings = MapSettings(
         null_size=NULL_SIZE if null_size is None else null_size, seed=SEED if seed is None else seed
@@ -565,7 +565,7 @@ def open_model(
     model: PathLike | None = None,
     *,
     backend: str = DEFAULT_BACKEND,
-    precision: str = "fp32",
+    precision: str = DEFAULT_PRECISION,
     batch_size: int | None = None,
     threads: int | None = None,
     allow_bit_depth_mismatch: bool = False,

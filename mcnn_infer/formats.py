@@ -1,7 +1,11 @@
 """The single table of export formats.
 
 Export, the scorer's backend choice and the benchmarks all read :data:`FORMATS`;
-nothing handles a format by position or by an if-chain.
+nothing handles a format by position or by an if-chain. A row says what a format needs
+(a calibration plate, native BF16), how the export checks it and which ``hcs export`` flag
+names it; its exporter is registered under its name in :mod:`mcnn_train.export.exporters`
+(``mcnn_infer`` never imports the training side). A new format or precision is its row here
+plus its exporter.
 """
 
 from __future__ import annotations
@@ -35,9 +39,19 @@ class ModelFormat:
         The floating-point precision the runtime is told to compute in (OpenVINO
         ``INFERENCE_PRECISION_HINT``: ``f32`` or ``bf16``; never left to the CPU's default).
         INT8 formats compute their quantized layers in int8 and the rest in this precision.
-    validated : bool
-        True if the export checks this format's top-1 agreement with FP32 on held-out fields
-        (reduced precisions); FP32 formats are held to the parity tolerance instead.
+    check : str
+        How the export checks it (:data:`CHECKS`): ``parity`` (held to the FP32 tolerance
+        against TensorFlow), ``agreement`` (top-1 agreement with the FP32 IR on held-out fields
+        of the calibration plate, at least ``--min-agreement``; reported in parity too),
+        ``reported`` (parity figures reported, not judged: FP16 weights) or ``reference``
+        (TensorFlow itself).
+    needs_plate : bool
+        True if the export needs a calibration plate (``--calibrate``) for it: INT8 calibrates
+        on it, and every ``agreement`` check runs on its held-out fields.
+    always : bool
+        True if every export writes it (the ones the reduced precisions are built from).
+    flag : str or None
+        The ``hcs export`` flag that adds it (an alias of ``--formats NAME``), e.g. ``int8``.
     """
 
     name: str
@@ -47,18 +61,37 @@ class ModelFormat:
     scorer_backend: bool
     description: str
     inference_precision: str = "f32"
-    validated: bool = False
+    check: str = "parity"
+    needs_plate: bool = False
+    always: bool = False
+    flag: str | None = None
 
+    @property
+    def validated(self) -> bool:
+        """True if the export checks this format's top-1 agreement with FP32 on held-out fields
+        (reduced precisions); the card lists it only after that check passed."""
+        return self.check == "agreement"
+
+    @property
+    def needs_native_bf16(self) -> bool:
+        """True if only a CPU with native BF16 computes it (its inference precision is BF16)."""
+        return self.inference_precision == "bf16"
+
+
+#: How the export checks a format (:attr:`ModelFormat.check`).
+CHECKS = ("reference", "parity", "agreement", "reported")
 
 FORMATS: dict[str, ModelFormat] = {
     f.name: f
     for f in (
         ModelFormat(
-            "tensorflow", "saved_model", "tensorflow", "fp32", False, "TensorFlow SavedModel (training side)"
+            "tensorflow", "saved_model", "tensorflow", "fp32", False, "TensorFlow SavedModel (training side)",
+            check="reference", flag="saved-model",
         ),
-        ModelFormat("onnx", "model.onnx", "onnxruntime", "fp32", True, "ONNX via tf2onnx"),
+        ModelFormat("onnx", "model.onnx", "onnxruntime", "fp32", True, "ONNX via tf2onnx", always=True),
         ModelFormat(
-            "openvino-fp32", "openvino/model.xml", "openvino", "fp32", True, "OpenVINO IR, FP32 weights"
+            "openvino-fp32", "openvino/model.xml", "openvino", "fp32", True, "OpenVINO IR, FP32 weights",
+            always=True,
         ),
         ModelFormat(
             "openvino-bf16",
@@ -68,10 +101,13 @@ FORMATS: dict[str, ModelFormat] = {
             True,
             "the FP32 OpenVINO IR computed in BF16 (CPUs with native BF16)",
             inference_precision="bf16",
-            validated=True,
+            check="agreement",
+            needs_plate=True,
+            flag="bf16",
         ),
         ModelFormat(
-            "openvino-fp16", "openvino-fp16/model.xml", "openvino", "fp16", True, "OpenVINO IR, FP16 weights"
+            "openvino-fp16", "openvino-fp16/model.xml", "openvino", "fp16", True, "OpenVINO IR, FP16 weights",
+            check="reported", flag="fp16",
         ),
         ModelFormat(
             "openvino-int8",
@@ -80,13 +116,17 @@ FORMATS: dict[str, ModelFormat] = {
             "int8",
             True,
             "OpenVINO IR, NNCF INT8",
-            validated=True,
+            check="agreement",
+            needs_plate=True,
+            flag="int8",
         ),
     )
 }
 
 #: The scorer's runtime unless ``--backend`` says otherwise (asynchronous requests, THROUGHPUT hint).
 DEFAULT_BACKEND = "openvino"
+#: The scorer's precision unless ``--precision`` says otherwise (every export has it).
+DEFAULT_PRECISION = "fp32"
 #: Runtimes ``hcs score --backend`` accepts: the default first, then the others in table order.
 BACKENDS = tuple(
     dict.fromkeys([DEFAULT_BACKEND, *(f.runtime for f in FORMATS.values() if f.scorer_backend)])

@@ -35,6 +35,11 @@ from mcnn_infer.card import load_card, save_card
 from mcnn_infer.synth import generate, simple_design
 from mcnn_train import recipe
 from mcnn_train.config import TrainConfig
+from mcnn_train.export.context import (
+    DEFAULT_CALIBRATION_FIELDS,
+    DEFAULT_HOLDOUT_FIELDS,
+    DEFAULT_MIN_AGREEMENT,
+)
 
 MODEL_NAME = "mcnn-small-synth"
 COMMAND = "python -m mcnn_train.default_model --out models/mcnn-small-synth"
@@ -71,7 +76,12 @@ RECIPE: dict[str, Any] = {
         # seed 0 never predicted DMSO; with seed 1 per-plate beat dataset): see models/README.md
         "normalization": "dataset",
     },
-    "export": {"int8": True, "min_agreement": 0.95, "calibration_fields": 64, "holdout_fields": 64},
+    "export": {
+        "formats": ["openvino-int8"],
+        "min_agreement": DEFAULT_MIN_AGREEMENT,
+        "calibration_fields": DEFAULT_CALIBRATION_FIELDS,
+        "holdout_fields": DEFAULT_HOLDOUT_FIELDS,
+    },
 }
 
 

@@ -16,7 +16,7 @@ whose output is complete and resumes an interrupted training or scoring run):
    the exported model scores whole fields as the mean over a 2x3 grid of tiles;
 3. ``hcs export``: ONNX, OpenVINO FP32 and OpenVINO INT8 (NNCF, calibrated on a training plate)
    with the model card and the parity report; on a CPU with native BF16 also the BF16 check
-   (``--bf16``), so ``hcs score --precision bf16`` / ``auto`` can use it;
+   (``openvino-bf16``), so ``hcs score --precision bf16`` / ``auto`` can use it;
 4. ``hcs score``: the two held-out plates (one per week) with OpenVINO, with embeddings;
 5. ``hcs analyze`` (Z', MoA calls, EC50 vs the generator's truth), ``hcs evaluate``
    (NSC / NSCB) and ``hcs report`` (the HTML report whose path is printed at the end).
@@ -37,6 +37,7 @@ from rich.rule import Rule
 
 from mcnn_infer.cpu import native_bf16
 from mcnn_infer.errors import HcsError
+from mcnn_infer.formats import FORMATS
 from mcnn_train.cli_steps import run_step, skip_step
 
 TRAIN_PLATES = ("Week1/Week1_50001", "Week2/Week2_50003")
@@ -57,6 +58,9 @@ SYNTH_OPTIONS = (
 TRAIN_OPTIONS = "--model mcnn-small --size native --tile 128x128 --batch-size 16 --lr-reference-batch 8"
 #: Horovod workers of the demo's training (``--workers``): both cores of a small machine.
 WORKERS = 2
+#: Training epochs and seed unless ``--epochs`` / ``--seed`` say otherwise.
+EPOCHS = 30
+SEED = 0
 
 
 @dataclass(frozen=True)
@@ -88,9 +92,9 @@ class DemoPaths:
 
 def run_demo(
     out: str | os.PathLike[str],
-    epochs: int = 30,
+    epochs: int = EPOCHS,
     console: Console | None = None,
-    seed: int = 0,
+    seed: int = SEED,
     workers: int = WORKERS,
     precision: str = "fp32",
 ) -> Path:
@@ -142,9 +146,9 @@ def run_demo(
             ],
         )
 
-    bf16 = ["--bf16"] if native_bf16() else []
-    label = "3/6 export ONNX + OpenVINO FP32 + INT8" + (" + BF16 check" if bf16 else "")
-    if _exported(paths.model, bf16):
+    formats = ["openvino-int8", *(["openvino-bf16"] if native_bf16() else [])]
+    label = "3/6 export ONNX + OpenVINO FP32 + INT8" + (" + BF16 check" if len(formats) > 1 else "")
+    if _exported(paths.model, formats):
         skip_step(console, label, str(paths.model / "card.json"))
     else:
         timings["export"] = run_step(
@@ -155,8 +159,8 @@ def run_demo(
                 str(paths.run),
                 "--out",
                 str(paths.model),
-                "--int8",
-                *bf16,
+                "--formats",
+                ",".join(formats),
                 "--calibrate",
                 train_plates[0],
                 "--overwrite",
@@ -199,19 +203,19 @@ def run_demo(
     return paths.report
 
 
-def _exported(model_dir: Path, bf16: list[str]) -> bool:
+def _exported(model_dir: Path, formats: list[str]) -> bool:
     card = model_dir / "card.json"
     if not card.exists():
         return False
-    formats = json.loads(card.read_text()).get("formats", {})
-    return {"onnx", "openvino-fp32", "openvino-int8", *(["openvino-bf16"] if bf16 else [])} <= set(formats)
+    written = json.loads(card.read_text()).get("formats", {})
+    return {*formats, *(f.name for f in FORMATS.values() if f.always)} <= set(written)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mcnn_train.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo-out", help="folder for everything the demo writes")
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs")
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="training epochs")
+    parser.add_argument("--seed", type=int, default=SEED, help="training seed")
     parser.add_argument("--workers", type=int, default=WORKERS, help="Horovod workers of the training")
     parser.add_argument("--precision", default="fp32", help="training precision (fp32, bf16, auto)")
     args = parser.parse_args(argv)

@@ -51,6 +51,7 @@ def command(
     """Judge RESULTS_DIR (hcs score) and CLASSICAL_DIR (hcs analyze --readout translocation) of one
     plate on the same held-out control wells: Z', row EC50s, one dose-response plot, HTML."""
     from mcnn_infer.analysis.readout_comparison import compare_readouts, verdict_line
+    from mcnn_infer.report.render import write_comparison_page
 
     summary = compare_readouts(
         results_dir,
@@ -62,6 +63,7 @@ def command(
         classical_scale=classical_scale,
         max_hill=max_hill,
     )
+    page = write_comparison_page(summary["out_dir"])
     console = Console(stderr=True)
     console.print(verdict_line(summary), markup=False)
-    console.print(f"comparison written to {Path(summary['out_dir']) / summary['html']}", markup=False)
+    console.print(f"comparison written to {page}", markup=False)

@@ -9,7 +9,7 @@ from hcs_cli.params import PLATE_PATTERN
 from rich.console import Console
 
 from mcnn_infer import api
-from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, PRECISIONS
+from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, DEFAULT_PRECISION, PRECISIONS
 from mcnn_infer.scoring.options import ON_ERROR
 from mcnn_infer.scoring.shard import SHARD_COUNT_ENV
 
@@ -33,7 +33,7 @@ from mcnn_infer.scoring.shard import SHARD_COUNT_ENV
 @click.option(
     "--precision",
     type=click.Choice([AUTO, *PRECISIONS]),
-    default="fp32",
+    default=DEFAULT_PRECISION,
     show_default=True,
     help="fp32 everywhere (same numbers on every CPU); bf16 on CPUs with native BF16 when the export "
     "validated it; int8 when exported; auto: the fastest of these the model card validated and this "

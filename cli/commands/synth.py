@@ -8,7 +8,11 @@ from hcs_cli.params import IMAGE_SIZE
 
 from mcnn_infer.errors import ConfigError
 from mcnn_infer.synth import MOAS, synthesize
+from mcnn_infer.synth import design as defaults
 from mcnn_infer.synth.design import CONTROL_LAYOUTS
+from mcnn_infer.synth.writer import FIELD_SIZE
+
+_LOW_UM, _HIGH_UM = defaults.CONCENTRATION_RANGE_UM
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -40,37 +44,49 @@ def _split(value: str | None) -> list[str] | None:
 )
 @click.option("--wells", help="bbbc021: comma-separated wells to keep, e.g. B02,C05.")
 @click.option(
-    "--sites", type=click.IntRange(min=1), help="Sites per well (bbbc021: first N of 4; simple: default 1)."
+    "--sites",
+    type=click.IntRange(min=1),
+    help=f"Sites per well (bbbc021: first N of 4; simple: default {defaults.SITES}).",
 )
 @click.option(
-    "--size", default="1024x1280", show_default=True, type=IMAGE_SIZE, help="Image size HxW in pixels."
+    "--size",
+    default=f"{FIELD_SIZE[0]}x{FIELD_SIZE[1]}",
+    show_default=True,
+    type=IMAGE_SIZE,
+    help="Image size HxW in pixels.",
 )
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed; the same seed gives identical files."
 )
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option(
-    "--compounds-per-moa", type=click.IntRange(min=1), default=2, show_default=True, help="simple mode."
+    "--compounds-per-moa",
+    type=click.IntRange(min=1),
+    default=defaults.COMPOUNDS_PER_MOA,
+    show_default=True,
+    help="simple mode.",
 )
 @click.option(
     "--concentrations",
     type=click.IntRange(min=1),
-    default=6,
+    default=defaults.CONCENTRATIONS,
     show_default=True,
-    help="simple mode: doses per compound, log-spaced over 0.01-30 µM.",
+    help=f"simple mode: doses per compound, log-spaced over {_LOW_UM:g}-{_HIGH_UM:g} µM.",
 )
-@click.option("--replicates", type=click.IntRange(min=1), default=2, show_default=True, help="simple mode.")
+@click.option(
+    "--replicates", type=click.IntRange(min=1), default=defaults.REPLICATES, show_default=True, help="simple mode."
+)
 @click.option(
     "--controls",
     type=click.IntRange(min=0),
-    default=8,
+    default=defaults.CONTROLS,
     show_default=True,
     help="simple mode: DMSO (negative control) wells per plate.",
 )
 @click.option(
     "--positive-controls",
     type=click.IntRange(min=0),
-    default=4,
+    default=defaults.POSITIVE_CONTROLS,
     show_default=True,
     help="simple mode: positive control (PC-taxol) wells per plate.",
 )
@@ -84,7 +100,7 @@ def _split(value: str | None) -> list[str] | None:
 @click.option(
     "--plate-format",
     type=click.Choice(["96", "384"]),
-    default="96",
+    default=str(defaults.PLATE_FORMAT),
     show_default=True,
     help="simple mode: wells per plate (a 384-well plate holds a whole replicate of a larger screen).",
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from hcs_cli.params import PLATE_PATTERN
 
-from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, PRECISIONS
+from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, DEFAULT_PRECISION, PRECISIONS
 from mcnn_infer.scoring.options import ON_ERROR
 from mcnn_infer.watch.watcher import DEFAULT_POLL, DEFAULT_QUIET, WatchSettings, watch
 
@@ -71,7 +71,7 @@ from mcnn_infer.watch.watcher import DEFAULT_POLL, DEFAULT_QUIET, WatchSettings,
 @click.option("--positive", multiple=True, help="Positive-control compound (repeatable).")
 @click.option("--embeddings/--no-embeddings", default=False, help="Also write embeddings.parquet (profiles).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=DEFAULT_BACKEND, show_default=True)
-@click.option("--precision", type=click.Choice([AUTO, *PRECISIONS]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice([AUTO, *PRECISIONS]), default=DEFAULT_PRECISION, show_default=True)
 @click.option("--on-error", type=click.Choice(ON_ERROR), default="skip", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), help="Image loading threads.")
 @click.option("--threads", type=click.IntRange(min=1), help="Inference threads.")

@@ -3,7 +3,7 @@
 A metric takes the treatment profiles, the well profiles (embeddings and class probabilities)
 and the MoA calls and returns its headline score, query counts and, as it has them, a
 confusion matrix, a per-query table, further tables and its own figure.
-:func:`mcnn_infer.analysis.pipeline.run_evaluation` writes every metric of :data:`METRICS` the
+:func:`mcnn_infer.analysis.evaluation.run_evaluation` writes every metric of :data:`METRICS` the
 same way (``evaluation.json``, CSV, PNG) and the report lists them by their labels in their
 section, so a new metric is one function here and one line in :data:`METRICS`.
 """

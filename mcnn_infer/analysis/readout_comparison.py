@@ -8,7 +8,8 @@ to the log-odds (the potency readout of ``hcs analyze``). Written to ``out_dir``
 ``readout_comparison.csv`` (one row per group: both EC50s and whether the model's lies in the
 classical range widened by ``tolerance``), ``readout_comparison.json`` (Z', ranges, verdicts),
 ``readout_comparison.png`` (both dose responses on one axis, each scaled to its own held-out
-controls: 0 = negative mean, 1 = positive mean) and ``readout_comparison.html``.
+controls: 0 = negative mean, 1 = positive mean); ``hcs compare`` renders ``readout_comparison.html``
+from them (:func:`mcnn_infer.report.render.write_comparison_page`, as ``hcs report`` does).
 
 The classical measurement is judged on each of its scales (:data:`~mcnn_infer.analysis.translocation.SCALES`:
 ratio, log-ratio, nuclear fraction), because a 4PL EC50 depends on the scale of the readout: the
@@ -22,8 +23,6 @@ for every scale, the ratio included.
 
 from __future__ import annotations
 
-import base64
-import html
 from pathlib import Path
 from typing import Any
 
@@ -270,7 +269,6 @@ def compare_readouts(
         "out_dir": str(out),
     }
     write_json(out / COMPARISON_FILE, summary)
-    _write_html(summary, table, png, out / summary["html"])
     return summary
 
 
@@ -331,52 +329,3 @@ def _plot(curves: list[tuple], held: set[str], path: Path) -> Path:
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
-
-
-def _write_html(summary: dict, table: pd.DataFrame, png: Path, path: Path) -> None:
-    image = base64.b64encode(png.read_bytes()).decode("ascii")
-    z = summary["z_prime_held_out"]
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in record.values()) + "</tr>"
-        for record in table.to_dict("records")
-    )
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-    low, high = summary["classical_ec50_range"]
-    scale_rows = "".join(
-        f"<tr><td>{html.escape(name)}{' (verdict above)' if name == summary['classical_scale'] else ''}</td>"
-        f"<td>{_fmt(v['z_prime_held_out'])}</td><td>{v['classical_ec50_range'][0]:.2f} to "
-        f"{v['classical_ec50_range'][1]:.2f}</td><td>{v['n_groups_within']}/{v['n_groups']}</td>"
-        f"<td>{v['ec50_shift_model_minus_classical']:+.2f}</td><td>{v['ec50_spearman']:.2f}</td>"
-        f"<td>{v['pearson_r_treated_wells']:.3f}</td></tr>"
-        for name, v in summary["classical_scales"].items()
-    )
-    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Readout comparison</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
-</head><body><h1>M-CNN vs classical translocation readout</h1>
-<p>Z' on the {len(summary["held_out_controls"]["wells"])} control wells the model did not train on
-({summary["held_out_controls"]["n_negative"]} negative, {summary["held_out_controls"]["n_positive"]} positive):
-<b>M-CNN {_fmt(z["model"])}</b> ({html.escape(summary["model_qc_score"])}; on
-{html.escape(summary["model_readout"])}: {_fmt(z["model_logodds"])}), classical {_fmt(z["classical"])}
-(classical on all controls: {_fmt(summary["z_prime_classical_all_controls"])}).
-The model trained on the control wells {html.escape(", ".join(summary["trained_control_wells"]) or "none")}.</p>
-<p>EC50 per row (dose index; M-CNN on {html.escape(summary["model_readout"])}; classical
-{html.escape(summary["classical_scale"])}): classical range {low:.2f} to {high:.2f}, widened by {summary["tolerance"]}:
-every M-CNN EC50 within it: <b>{"yes" if summary["all_model_ec50_within"] else "no"}</b>; median shift
-M-CNN minus classical {summary["ec50_shift_model_minus_classical"]:+.2f}, Spearman correlation of the rows
-{summary["ec50_spearman"]:.2f}.</p>
-<table><tr>{head}</tr>{rows}</table>
-<h2>The classical readout on each of its scales</h2>
-<p>A 4PL EC50 depends on the scale of the readout. The ratio grows with the odds of nuclear
-localisation, so it is convex in the amount translocated and reaches its half-maximal value later in
-the dose series than the log-ratio or the nuclear fraction of the same nuclei and rings.</p>
-<table><tr><th>classical scale</th><th>held-out Z'</th><th>row EC50 range</th><th>M-CNN rows within (&plusmn;{summary["tolerance"]})</th>
-<th>median shift M-CNN minus classical</th><th>Spearman of the rows' EC50s</th>
-<th>Pearson r of the dosed wells</th></tr>{scale_rows}</table>
-<img alt="dose response" src="data:image/png;base64,{image}"></body></html>"""
-    atomic.write_text(path, body)
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float | np.floating):
-        return f"{value:.3f}"
-    return str(value)

@@ -34,7 +34,7 @@ from scipy import ndimage as ndi
 from mcnn_infer import atomic
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.heatmaps import score_heatmap
-from mcnn_infer.analysis.pipeline import (
+from mcnn_infer.analysis.outputs import (
     AnalysisResult,
     analysis_progress,
     now_iso,

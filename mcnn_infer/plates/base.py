@@ -67,15 +67,19 @@ def numeric_channel_order(channels: set[str]) -> list[str]:
 class Layout(abc.ABC):
     """A folder layout: how an instrument names its per-channel image files.
 
-    A new layout subclasses this, sets the class attributes (``pattern`` matches a whole file
-    name), implements :meth:`from_match` and is listed in :data:`mcnn_infer.plates.scan.LAYOUTS`;
-    :meth:`is_ignored` and :meth:`channel_order` have defaults.
+    A new layout is a module of :mod:`mcnn_infer.plates.layouts` with a subclass of this: it sets
+    the class attributes (``pattern`` matches a whole file name) and implements :meth:`from_match`;
+    :meth:`is_ignored`, :meth:`channel_order` and ``detect_order`` have defaults. Every such
+    subclass is found and listed in :data:`mcnn_infer.plates.scan.LAYOUTS`.
     """
 
     #: Key on the command line (``--layout``) and in ``hcs plates`` output.
     name: str
     description: str
     example: str
+    #: Where the detector tries this layout among the others (lower first; a tie of matching
+    #: files goes to the layout tried first).
+    detect_order: int = 100
     #: Regular expression of this instrument's file names (``re.match`` on the name).
     pattern: re.Pattern[str]
 

@@ -19,20 +19,15 @@ import pandas as pd
 from mcnn_infer.errors import ChannelMismatchError, LayoutError, PlateError
 from mcnn_infer.images import IMAGE_SUFFIXES
 from mcnn_infer.plates.base import ChannelFile
-from mcnn_infer.plates.cellomics import CellomicsLayout
-from mcnn_infer.plates.harmony import HarmonyLayout
+from mcnn_infer.plates.layouts import LAYOUTS
 from mcnn_infer.plates.manifest import EXAMPLE as MANIFEST_EXAMPLE
 from mcnn_infer.plates.manifest import is_manifest, read_manifest
-from mcnn_infer.plates.metaxpress import MetaXpressLayout
 from mcnn_infer.plates.ome_zarr import OME_ZARR, looks_like_ome_zarr, read_ome_zarr
 from mcnn_infer.plates.pattern import PATTERN, PatternLayout
-from mcnn_infer.plates.sbs import SbsLayout
 from mcnn_infer.wells import row_index, split_well
 
-#: Folder layouts by name, tried in this order by the detector.
-LAYOUTS = {
-    layout.name: layout for layout in (MetaXpressLayout(), SbsLayout(), HarmonyLayout(), CellomicsLayout())
-}
+# LAYOUTS: the file-name layouts by name, tried in this order by the detector (every module of
+# mcnn_infer/plates/layouts/).
 MANIFEST = "manifest"
 #: Every ``--layout`` choice: the file-name layouts, OME-Zarr plate stores (not a file-name
 #: pattern: scanned by :mod:`mcnn_infer.plates.ome_zarr`) and manifest CSVs.

@@ -1,6 +1,8 @@
 """Render ``RESULTS_DIR/analysis`` into one self-contained HTML file (images as base64 data URIs).
 
-The page uses no scripts and no external resources, so it opens offline in any browser.
+Every HTML page of hcs is rendered here: the report (``hcs report``) and the page of ``hcs compare``
+(:func:`write_comparison_page`, the report's comparison section on its own). The pages use no
+scripts and no external resources, so they open offline in any browser.
 """
 
 from __future__ import annotations
@@ -276,31 +278,34 @@ def _retrieved(entry: dict) -> str:
     return f"{entry['n_retrieved']} / {entry['n_groups']} ({_fmt(entry['fraction_retrieved'])})"
 
 
+def _load_json(path: Path, remedy: str) -> dict:
+    """The JSON object in ``path``; an AnalysisError naming the file and ``remedy`` when it is
+    missing or not valid JSON."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise AnalysisError(f"{path}: not found; {remedy}") from exc
+    except json.JSONDecodeError as exc:
+        raise AnalysisError(f"{path}: invalid JSON ({exc}); {remedy}") from exc
+
+
 def _load_evaluation(s: dict, root: Path) -> dict | None:
     """The evaluation the report shows: ``evaluation/evaluation.json`` (rewritten by a later
     ``hcs evaluate``, like the figures beside it) when present, else the summary's copy."""
     path = root / EVALUATION_DIRNAME / EVALUATION_FILE
     if s.get("evaluation") and path.is_file():
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise AnalysisError(f"{path}: invalid JSON ({exc}); re-run hcs evaluate or hcs analyze") from exc
+        return _load_json(path, "re-run hcs evaluate or hcs analyze")
     return s.get("evaluation")
 
 
-def _load_comparison(root: Path) -> dict | None:
-    """``comparison/readout_comparison.json`` (written by ``hcs compare``), or None when absent."""
-    path = root / COMPARISON_DIRNAME / COMPARISON_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise AnalysisError(f"{path}: invalid JSON ({exc}); re-run hcs compare") from exc
+def _load_comparison(folder: Path) -> dict | None:
+    """``readout_comparison.json`` of a comparison folder (written by ``hcs compare``), or None when absent."""
+    path = folder / COMPARISON_FILE
+    return _load_json(path, "re-run hcs compare") if path.is_file() else None
 
 
-def _comparison(c: dict, root: Path) -> str:
-    folder = root / COMPARISON_DIRNAME
+def _comparison(c: dict, folder: Path) -> str:
+    """The comparison of ``hcs compare`` (``c``: its ``readout_comparison.json``; ``folder``: its files)."""
     z, held = c["z_prime_held_out"], c["held_out_controls"]
     scales = c["classical_scales"]
     rows = [
@@ -312,6 +317,11 @@ def _comparison(c: dict, root: Path) -> str:
         (f"Z' M-CNN ({c['model_qc_score']}, the QC score)", _fmt(z["model"])),
         (f"Z' M-CNN ({c['model_readout']})", _fmt(z["model_logodds"])),
         *((f"Z' classical {name}", _fmt(v["z_prime_held_out"])) for name, v in scales.items()),
+        ("Z' classical (verdict scale) on all controls", _fmt(c["z_prime_classical_all_controls"])),
+        (
+            f"every M-CNN row EC50 within the classical {c['classical_scale']} range ± {c['tolerance']}",
+            "yes" if c["all_model_ec50_within"] else "no",
+        ),
     ]
     per_scale = pd.DataFrame(
         [
@@ -332,6 +342,9 @@ def _comparison(c: dict, root: Path) -> str:
         f"against every scale of the classical readout (<code>hcs compare</code>; files in "
         f"{_esc(COMPARISON_DIRNAME)}/).</p>"
         + _kv(rows)
+        + '<p class="note">A 4PL EC50 depends on the scale of the readout. The ratio grows with the odds of '
+        "nuclear localisation, so it is convex in the amount translocated and reaches its half-maximal value "
+        "later in the dose series than the log-ratio or the nuclear fraction of the same nuclei and rings.</p>"
         + _table(per_scale)
         + _table(pd.read_csv(folder / c["table"]))
         + _img(
@@ -452,18 +465,10 @@ def render_report(analysis_dir: str | Path) -> str:
         A complete HTML document with all images embedded.
     """
     root = Path(analysis_dir)
-    spath = root / SUMMARY_NAME
-    try:
-        s = json.loads(spath.read_text())
-    except FileNotFoundError as exc:
-        raise AnalysisError(f"{spath}: not found; run hcs analyze first") from exc
-    except json.JSONDecodeError as exc:
-        raise AnalysisError(
-            f"{spath}: invalid JSON ({exc}); expected the summary written by hcs analyze"
-        ) from exc
-    comparison = _load_comparison(root)
+    s = _load_json(root / SUMMARY_NAME, "run hcs analyze first (it writes the summary)")
+    comparison = _load_comparison(root / COMPARISON_DIRNAME)
     builders = {
-        "comparison": lambda: _comparison(comparison, root),
+        "comparison": lambda: _comparison(comparison, root / COMPARISON_DIRNAME),
         "summary": lambda: _summary(s, root),
         "qc": lambda: _qc(s, root),
         "heatmaps": lambda: _heatmaps(s, root),
@@ -477,15 +482,44 @@ def render_report(analysis_dir: str | Path) -> str:
         for k in SECTIONS
         if not (s.get("kind") == "translocation" and k in _MODEL_ONLY) and (k != "comparison" or comparison)
     ]
-    sections = "\n".join(_section(k, _TITLES[k], builders[k]()) for k in keys)
-    nav = "".join(f'<a href="#{k}">{_esc(_TITLES[k])}</a>' for k in keys)
-    template = Template(resources.files("mcnn_infer.report").joinpath("template.html").read_text("utf-8"))
-    return template.substitute(
-        title=_esc(f"hcs screening report — {Path(str(s.get('source', root))).name}"),
-        subtitle=_esc(f"{s.get('source', '')} · generated {s.get('created', '')}"),
-        nav=nav,
-        sections=sections,
+    return _page(
+        f"hcs screening report — {Path(str(s.get('source', root))).name}",
+        f"{s.get('source', '')} · generated {s.get('created', '')}",
+        [(k, builders[k]()) for k in keys],
     )
+
+
+def _page(title: str, subtitle: str, sections: list[tuple[str, str]]) -> str:
+    """A complete HTML document: ``sections`` are (key of :data:`_TITLES`, body HTML)."""
+    body = "\n".join(_section(k, _TITLES[k], html_) for k, html_ in sections)
+    nav = "".join(f'<a href="#{k}">{_esc(_TITLES[k])}</a>' for k, _ in sections)
+    template = Template(resources.files("mcnn_infer.report").joinpath("template.html").read_text("utf-8"))
+    return template.substitute(title=_esc(title), subtitle=_esc(subtitle), nav=nav, sections=body)
+
+
+def write_comparison_page(comparison_dir: str | Path) -> Path:
+    """Write ``readout_comparison.html`` of an ``hcs compare`` folder: the report's comparison section alone.
+
+    Parameters
+    ----------
+    comparison_dir : str or Path
+        Folder holding ``readout_comparison.json`` and the table and figure it names.
+
+    Returns
+    -------
+    Path
+        The HTML file written (atomically), named by the JSON's ``html``.
+    """
+    folder = Path(comparison_dir)
+    c = _load_json(folder / COMPARISON_FILE, "run hcs compare first")
+    text = _page(
+        "M-CNN vs classical translocation readout",
+        f"{folder} · model readout {c['model_readout']}, classical scale {c['classical_scale']}",
+        [("comparison", _comparison(c, folder))],
+    )
+    target = folder / c["html"]
+    atomic.write_text(target, text)
+    return target
 
 
 def write_report(

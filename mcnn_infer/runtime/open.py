@@ -19,7 +19,14 @@ from pathlib import Path
 from mcnn_infer.card import ModelCard, load_card, verify_files
 from mcnn_infer.cpu import fast_bf16, native_bf16, native_int8, require_native_bf16
 from mcnn_infer.errors import ConfigError, ModelCardError
-from mcnn_infer.formats import AUTO, AUTO_ORDER, ModelFormat, select_format
+from mcnn_infer.formats import (
+    AUTO,
+    AUTO_ORDER,
+    DEFAULT_BACKEND,
+    DEFAULT_PRECISION,
+    ModelFormat,
+    select_format,
+)
 from mcnn_infer.runtime.base import Engine
 
 
@@ -132,8 +139,8 @@ def compile_engine(
 
 def open_engine(
     model_dir: str | os.PathLike[str],
-    backend: str = "openvino",
-    precision: str = "fp32",
+    backend: str = DEFAULT_BACKEND,
+    precision: str = DEFAULT_PRECISION,
     batch_size: int | None = None,
     threads: int | None = None,
     card: ModelCard | None = None,

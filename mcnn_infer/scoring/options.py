@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mcnn_infer.errors import ConfigError
-from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, PRECISIONS
+from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, DEFAULT_PRECISION, PRECISIONS
 from mcnn_infer.plates.pattern import compile_pattern
 
 ON_ERROR = ("skip", "fail")
@@ -57,7 +57,7 @@ class ScoreOptions:
     """
 
     backend: str = DEFAULT_BACKEND
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
     batch_size: int | None = None
     workers: int | None = None
     threads: int | None = None

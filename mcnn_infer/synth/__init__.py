@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.synth import design as defaults
 from mcnn_infer.synth.design import SynthDesign, bbbc021_design, simple_design
 from mcnn_infer.synth.phenotypes import DMSO, MOAS, CompoundTruth, hill
 from mcnn_infer.synth.preview import contact_sheet
 from mcnn_infer.synth.render import CHANNEL_NAMES, CHANNELS, Acquisition, render_field
-from mcnn_infer.synth.writer import SynthResult, generate
+from mcnn_infer.synth.writer import FIELD_SIZE, SynthResult, generate
 
 __all__ = [
     "CHANNELS",
@@ -50,17 +51,17 @@ def synthesize(
     plate_names: Sequence[str] = (),
     wells: Sequence[str] | None = None,
     sites: int | None = None,
-    size: tuple[int, int] = (1024, 1280),
+    size: tuple[int, int] = FIELD_SIZE,
     seed: int = 0,
     workers: int = 1,
-    compounds_per_moa: int = 2,
-    concentrations: int = 6,
-    replicates: int = 2,
-    controls: int = 8,
-    positive_controls: int = 4,
-    control_layout: str = "columns",
+    compounds_per_moa: int = defaults.COMPOUNDS_PER_MOA,
+    concentrations: int = defaults.CONCENTRATIONS,
+    replicates: int = defaults.REPLICATES,
+    controls: int = defaults.CONTROLS,
+    positive_controls: int = defaults.POSITIVE_CONTROLS,
+    control_layout: str = defaults.CONTROL_LAYOUTS[0],
     moas: Sequence[str] | None = None,
-    plate_format: int = 96,
+    plate_format: int = defaults.PLATE_FORMAT,
     unannotated: str = "skip",
     metadata_dir: str | os.PathLike[str] | None = None,
     preview: bool = False,
@@ -78,7 +79,8 @@ def synthesize(
     size : (int, int)
         Image height and width in pixels.
 
-    Other parameters are passed to the design functions and :func:`generate`.
+    Other parameters are passed to the design functions and :func:`generate`; the defaults of a
+    simple screen are those of :mod:`mcnn_infer.synth.design`.
 
     Raises
     ------
@@ -106,7 +108,7 @@ def synthesize(
             compounds_per_moa=compounds_per_moa,
             concentrations=concentrations,
             replicates=replicates,
-            sites=sites or 1,
+            sites=sites or defaults.SITES,
             controls=controls,
             positive_controls=positive_controls,
             control_layout=control_layout,

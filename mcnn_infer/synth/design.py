@@ -83,6 +83,19 @@ POSITIVE_CONTROL = "PC-taxol"
 POSITIVE_MOA = "Microtubule stabilizers"
 #: Placement of the control wells in the first and last columns (:func:`simple_design`).
 CONTROL_LAYOUTS = ("columns", "interleaved")
+# Defaults of a simple-mode screen: :func:`simple_design`, :func:`mcnn_infer.synth.synthesize`
+# and ``hcs synth`` read them from here.
+COMPOUNDS_PER_MOA = 2
+CONCENTRATIONS = 6
+#: Lowest and highest dose (µM); the doses are log-spaced between them.
+CONCENTRATION_RANGE_UM = (0.01, 30.0)
+REPLICATES = 2
+SITES = 1
+#: DMSO (negative control) and PC-taxol (positive control) wells per plate.
+CONTROLS = 8
+POSITIVE_CONTROLS = 4
+#: Wells per plate (a key of :data:`mcnn_infer.wells.PLATE_SHAPES`).
+PLATE_FORMAT = 96
 _UNANNOTATED_CHOICES = ("skip", "dmso-like")
 
 
@@ -284,18 +297,18 @@ def bbbc021_design(
 def simple_design(
     *,
     plates: int | None = None,
-    compounds_per_moa: int = 2,
-    concentrations: int = 6,
-    replicates: int = 2,
-    sites: int = 1,
-    controls: int = 8,
-    positive_controls: int = 4,
+    compounds_per_moa: int = COMPOUNDS_PER_MOA,
+    concentrations: int = CONCENTRATIONS,
+    replicates: int = REPLICATES,
+    sites: int = SITES,
+    controls: int = CONTROLS,
+    positive_controls: int = POSITIVE_CONTROLS,
     moas: Sequence[str] | None = None,
-    concentration_range_um: tuple[float, float] = (0.01, 30.0),
-    plate_format: int = 96,
+    concentration_range_um: tuple[float, float] = CONCENTRATION_RANGE_UM,
+    plate_format: int = PLATE_FORMAT,
     annotate_min_strength: float = 0.5,
     seed: int = 0,
-    control_layout: str = "columns",
+    control_layout: str = CONTROL_LAYOUTS[0],
 ) -> SynthDesign:
     """A dose-response screen laid out on 96-well (or 384-well) plates.
 

@@ -45,6 +45,9 @@ _CHUNK = 4
 MIN_SIZE = 16
 MAX_SIZE = 8192
 
+#: Field size (height, width) in pixels unless given: the BBBC021 field of view at full resolution.
+FIELD_SIZE = (1024, 1280)
+
 
 @dataclass(frozen=True)
 class FieldTask:
@@ -169,7 +172,7 @@ def _write_tasks(tasks: list[FieldTask]) -> int:
 def generate(
     out_dir: str | os.PathLike[str],
     design: SynthDesign,
-    size: tuple[int, int] = (1024, 1280),
+    size: tuple[int, int] = FIELD_SIZE,
     seed: int = 0,
     workers: int = 1,
     progress: bool = True,

@@ -14,8 +14,10 @@ from typing import Any
 from mcnn_infer.cpu import cpu_report
 from mcnn_train.export.agreement import held_out_agreement
 from mcnn_train.export.context import ExportContext
+from mcnn_train.export.exporters import exporter
 
 
+@exporter("openvino-bf16")
 def export_openvino_bf16(ctx: ExportContext) -> dict[str, Any]:
     """Check BF16 compute of the staged FP32 IR against FP32; return its card facts.
 

@@ -19,6 +19,7 @@ from mcnn_infer.images import read_field
 from mcnn_infer.plate_normalization import PlateNormalizer, spread_rows
 from mcnn_infer.plates import field_paths, scan_plate
 from mcnn_infer.preprocess import preprocess_field
+from mcnn_train.export.context import DEFAULT_CALIBRATION_FIELDS, DEFAULT_HOLDOUT_FIELDS
 from mcnn_train.export.errors import QuantizationError
 
 #: Every HOLDOUT_EVERY-th well is held out for the accuracy check.
@@ -68,7 +69,10 @@ class PlateFields:
 
 
 def plate_fields(
-    plate: str | os.PathLike[str], card: ModelCard, calibration_fields: int = 64, holdout_fields: int = 64
+    plate: str | os.PathLike[str],
+    card: ModelCard,
+    calibration_fields: int = DEFAULT_CALIBRATION_FIELDS,
+    holdout_fields: int = DEFAULT_HOLDOUT_FIELDS,
 ) -> PlateFields:
     """Scan ``plate``, check its channels against ``card`` and split its fields by well.
 

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
 #: Lowest ONNX opset accepted (the issue asks for >= 15); 17 is the default.
 MIN_OPSET = 15
 DEFAULT_OPSET = 17
+#: Defaults of ``hcs export`` and :func:`~mcnn_train.export.pipeline.export_run`: at most this many
+#: fields of the calibration plate calibrate INT8, and at most this many held-out fields check
+#: INT8 and BF16, which must agree with FP32 on at least this fraction of them (top-1; at most 1
+#: field in 20 may change class).
+DEFAULT_CALIBRATION_FIELDS = 64
+DEFAULT_HOLDOUT_FIELDS = 64
+DEFAULT_MIN_AGREEMENT = 0.95
 
 
 @dataclass
@@ -36,9 +43,9 @@ class Int8Options:
     """
 
     plate: Path
-    calibration_fields: int = 64
-    holdout_fields: int = 64
-    min_agreement: float = 0.95
+    calibration_fields: int = DEFAULT_CALIBRATION_FIELDS
+    holdout_fields: int = DEFAULT_HOLDOUT_FIELDS
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
 
 
 @dataclass

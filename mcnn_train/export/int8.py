@@ -6,7 +6,8 @@ Calibration fields and held-out fields come from disjoint wells of the ``--calib
 scorer does. INT8 and FP32 are then compiled as the scorer compiles them and compared on the
 held-out fields (:mod:`mcnn_train.export.agreement`); the export is refused when the top-1
 agreement is below ``min_agreement``
-(default :data:`DEFAULT_MIN_AGREEMENT` = 0.95: at most 1 field in 20 may change class).
+(default :data:`mcnn_train.export.context.DEFAULT_MIN_AGREEMENT`, 0.95: at most 1 field in 20 may
+change class).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from mcnn_train.export.agreement import held_out_agreement
 from mcnn_train.export.context import ExportContext
 from mcnn_train.export.embedded import OPENVINO_CARD_PATH
 from mcnn_train.export.errors import AgreementError, ExportError, QuantizationError
+from mcnn_train.export.exporters import exporter
 from mcnn_train.export.openvino_export import save_ir
 
-DEFAULT_MIN_AGREEMENT = 0.95
 PRESET = "mixed"  # symmetric weights, asymmetric activations (ReLU outputs are non-negative)
 #: Activation ranges are the global min / max over all calibration fields. NNCF's default
 #: (mean over fields of each field's min / max) clips the brightest wells of a plate: on the
@@ -54,6 +55,7 @@ def quantize(ctx: ExportContext):
     return model
 
 
+@exporter("openvino-int8")
 def export_openvino_int8(ctx: ExportContext) -> dict[str, Any]:
     """Quantize, check the agreement with FP32, then write ``openvino-int8/model.xml`` + ``.bin``.
 

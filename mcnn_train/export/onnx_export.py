@@ -8,9 +8,11 @@ from mcnn_infer.formats import FORMATS
 from mcnn_train.export.context import MIN_OPSET, ExportContext
 from mcnn_train.export.embedded import ONNX_CARD_KEY
 from mcnn_train.export.errors import ExportError
+from mcnn_train.export.exporters import exporter
 from mcnn_train.export.tf_model import INPUT_NAME, OUTPUT_NAMES
 
 
+@exporter("onnx")
 def export_onnx(ctx: ExportContext) -> dict[str, Any]:
     """Write ``ctx.stage/model.onnx``; return the facts recorded in the card.
 

@@ -9,6 +9,7 @@ from mcnn_infer.formats import FORMATS
 from mcnn_train.export.context import ExportContext
 from mcnn_train.export.embedded import OPENVINO_CARD_PATH
 from mcnn_train.export.errors import ExportError
+from mcnn_train.export.exporters import exporter
 from mcnn_train.export.tf_model import INPUT_NAME, OUTPUT_NAMES
 
 
@@ -36,11 +37,13 @@ def save_ir(model, ctx: ExportContext, name: str, compress_to_fp16: bool) -> dic
     }
 
 
+@exporter("openvino-fp32")
 def export_openvino_fp32(ctx: ExportContext) -> dict[str, Any]:
     """Write ``openvino/model.xml`` + ``.bin`` with FP32 weights."""
     return save_ir(convert_onnx(ctx), ctx, "openvino-fp32", compress_to_fp16=False)
 
 
+@exporter("openvino-fp16")
 def export_openvino_fp16(ctx: ExportContext) -> dict[str, Any]:
     """Write ``openvino-fp16/model.xml`` + ``.bin`` with weights stored as FP16 (computed in FP32 on CPU)."""
     return save_ir(convert_onnx(ctx), ctx, "openvino-fp16", compress_to_fp16=True)

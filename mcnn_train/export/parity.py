@@ -118,7 +118,7 @@ def check_parity(ctx: ExportContext, n_fields: int = DEFAULT_FIELDS) -> dict[str
             continue
         engine = open_engine(ctx.stage, fmt.runtime, fmt.precision, batch_size=BATCH, card=ctx.card)
         result = compare(reference, engine.infer(inputs))
-        checked = fmt.precision == "fp32"
+        checked = fmt.check == "parity"
         result["compiled_precision"] = engine.compiled_precision
         result["checked"] = checked
         result["passed"] = (

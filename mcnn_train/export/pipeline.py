@@ -1,10 +1,11 @@
 """``export_run``: a training run folder -> a deployable model folder with a complete card.
 
-The formats written are chosen from :data:`mcnn_infer.formats.FORMATS` and produced by the
-exporter registered for each name in :data:`EXPORTERS` (table order: later formats are built
-from earlier ones). Everything is written to a staging folder next to the output and moved
-into place only when every format converted and parity passed, so the output folder is either
-the previous one or a complete new export.
+The formats written are chosen from :data:`mcnn_infer.formats.FORMATS` (every ``always`` format
+plus the ones asked for) and produced by the exporter registered for each name
+(:mod:`mcnn_train.export.exporters`), in table order: later formats are built from earlier ones.
+Everything is written to a staging folder next to the output and moved into place only when every
+format converted and parity passed, so the output folder is either the previous one or a complete
+new export.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,34 +25,22 @@ from mcnn_infer.cpu import require_native_bf16
 from mcnn_infer.errors import ConfigError
 from mcnn_infer.formats import FORMATS
 from mcnn_infer.provenance import package_versions
-from mcnn_train.export.bf16 import export_openvino_bf16
 from mcnn_train.export.calibration import plate_fields
-from mcnn_train.export.context import DEFAULT_OPSET, ExportContext, Int8Options
+from mcnn_train.export.context import (
+    DEFAULT_CALIBRATION_FIELDS,
+    DEFAULT_HOLDOUT_FIELDS,
+    DEFAULT_MIN_AGREEMENT,
+    DEFAULT_OPSET,
+    ExportContext,
+    Int8Options,
+)
 from mcnn_train.export.embedded import embedded_card_json
 from mcnn_train.export.errors import ExportError
-from mcnn_train.export.int8 import DEFAULT_MIN_AGREEMENT, export_openvino_int8
-from mcnn_train.export.onnx_export import export_onnx
-from mcnn_train.export.openvino_export import export_openvino_fp16, export_openvino_fp32
+from mcnn_train.export.exporters import exporters
 from mcnn_train.export.parity import DEFAULT_FIELDS, check_parity
 from mcnn_train.export.run_folder import open_run
-from mcnn_train.export.saved_model_copy import copy_saved_model
 from mcnn_train.export.tf_model import TFModel
 
-Exporter = Callable[[ExportContext], dict[str, Any]]
-
-#: One exporter per format of FORMATS; each writes its files into the staging folder and
-#: returns the facts recorded in the card (``sha256`` is added from the files unless given).
-EXPORTERS: dict[str, Exporter] = {
-    "tensorflow": copy_saved_model,
-    "onnx": export_onnx,
-    "openvino-fp32": export_openvino_fp32,
-    "openvino-bf16": export_openvino_bf16,
-    "openvino-fp16": export_openvino_fp16,
-    "openvino-int8": export_openvino_int8,
-}
-
-#: Formats always written; the others are options of :func:`export_run`.
-REQUIRED = ("onnx", "openvino-fp32")
 _EXPORT_PACKAGES = ("tensorflow", "tf2onnx", "onnx", "openvino", "nncf", "onnxruntime")
 
 
@@ -60,29 +49,32 @@ def export_versions() -> dict[str, str]:
     return package_versions(_EXPORT_PACKAGES)
 
 
-def selected_formats(int8: bool, fp16: bool, saved_model: bool, bf16: bool = False) -> list[str]:
-    """Names of the formats to write, in FORMATS order."""
-    wanted = {*REQUIRED, *(["openvino-int8"] if int8 else []), *(["openvino-fp16"] if fp16 else [])}
-    if bf16:
-        wanted.add("openvino-bf16")
-    if saved_model:
-        wanted.add("tensorflow")
+def selected_formats(formats: Iterable[str] = ()) -> list[str]:
+    """Names of the formats to write, in FORMATS order: every ``always`` format plus ``formats``.
+
+    Raises
+    ------
+    ConfigError
+        For a name that is not a format of the table.
+    """
+    wanted = list(formats)
+    unknown = [name for name in wanted if name not in FORMATS]
+    if unknown:
+        raise ConfigError(f"export format {unknown[0]!r} is not known (expected some of {', '.join(FORMATS)})")
+    wanted += [f.name for f in FORMATS.values() if f.always]
     return [name for name in FORMATS if name in wanted]
 
 
 def export_run(
     run_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
-    int8: bool = False,
+    formats: Iterable[str] = (),
     calibrate: str | os.PathLike[str] | None = None,
-    fp16: bool = False,
     *,
-    saved_model: bool = False,
-    bf16: bool = False,
     opset: int = DEFAULT_OPSET,
     min_agreement: float = DEFAULT_MIN_AGREEMENT,
-    calibration_fields: int = 64,
-    holdout_fields: int = 64,
+    calibration_fields: int = DEFAULT_CALIBRATION_FIELDS,
+    holdout_fields: int = DEFAULT_HOLDOUT_FIELDS,
     parity_fields: int = DEFAULT_FIELDS,
     overwrite: bool = False,
     console: Console | None = None,
@@ -97,18 +89,15 @@ def export_run(
     out_dir : path
         Model folder to write (``model.onnx``, ``openvino/``, optional ``openvino-fp16/``,
         ``openvino-int8/``, ``saved_model/``, and ``card.json``).
-    int8 : bool
-        Also write ``openvino-int8/`` (needs ``calibrate``).
+    formats : iterable of str
+        Formats to write besides the ``always`` ones (``onnx``, ``openvino-fp32``): names of
+        :data:`~mcnn_infer.formats.FORMATS`, e.g. ``openvino-int8`` (needs ``calibrate``),
+        ``openvino-fp16`` (weights stored as FP16), ``openvino-bf16`` (BF16 compute of the FP32
+        IR validated; needs ``calibrate`` and a CPU with native BF16), ``tensorflow`` (a copy of
+        the SavedModel as ``saved_model/``).
     calibrate : path, optional
         Plate folder with the model's channels: calibration and held-out fields for INT8, and
         the fields of the parity check (random [0, 1] fields are used when not given).
-    fp16 : bool
-        Also write ``openvino-fp16/`` (weights stored as FP16).
-    saved_model : bool
-        Also copy the SavedModel as ``saved_model/`` (format ``tensorflow``).
-    bf16 : bool
-        Also validate BF16 compute of the FP32 IR (format ``openvino-bf16``; needs ``calibrate``
-        and a CPU with native BF16).
     opset : int
         ONNX opset, >= 15.
     min_agreement : float
@@ -132,14 +121,16 @@ def export_run(
     ExportError
         Missing or malformed run folder, an existing output without ``overwrite``.
     ConfigError
-        Inconsistent options (``int8`` without ``calibrate``, values out of range).
+        Inconsistent options (an unknown format, a format that needs ``calibrate`` without it,
+        values out of range).
     ChannelMismatchError
         A calibration plate whose channels differ from the model's.
     ParityError, AgreementError
         Exported formats that disagree with TensorFlow / FP32 beyond the documented limits.
     """
     console = console or Console(stderr=True, highlight=False)
-    _check_options(int8, bf16, calibrate, min_agreement, calibration_fields, holdout_fields, parity_fields)
+    names = selected_formats(formats)
+    _check_options(names, calibrate, min_agreement, calibration_fields, holdout_fields, parity_fields)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ExportError(
@@ -169,8 +160,9 @@ def export_run(
         )
         if calibrate is not None:
             ctx.int8 = Int8Options(Path(calibrate), calibration_fields, holdout_fields, float(min_agreement))
-        for name in selected_formats(int8, fp16, saved_model, bf16):
-            facts = _step(console, f"export {name}", lambda name=name: EXPORTERS[name](ctx))
+        writers = exporters()
+        for name in names:
+            facts = _step(console, f"export {name}", lambda name=name: writers[name](ctx))
             _record(card, stage, name, facts)
         save_card(card, stage)
         card.parity = _step(console, "parity check", lambda: check_parity(ctx, parity_fields))
@@ -183,15 +175,16 @@ def export_run(
     return out
 
 
-def _check_options(
-    int8, bf16, calibrate, min_agreement, calibration_fields, holdout_fields, parity_fields
-) -> None:
-    if int8 and calibrate is None:
-        raise ConfigError("INT8 export needs calibration fields: pass --calibrate PLATE_DIR with --int8")
-    if bf16 and calibrate is None:
-        raise ConfigError("the BF16 check needs held-out plate fields: pass --calibrate PLATE_DIR with --bf16")
-    if bf16:
-        require_native_bf16("hcs export --bf16")
+def _check_options(names, calibrate, min_agreement, calibration_fields, holdout_fields, parity_fields) -> None:
+    for fmt in (FORMATS[name] for name in names):
+        if fmt.needs_plate and calibrate is None:
+            raise ConfigError(
+                f"the {fmt.name} export needs fields of a plate like the ones you will score "
+                f"(INT8 calibration, held-out fields of the agreement check): pass --calibrate PLATE_DIR "
+                f"with --formats {fmt.name}"
+            )
+        if fmt.needs_native_bf16:
+            require_native_bf16(f"hcs export --formats {fmt.name}")
     if not 0.0 < float(min_agreement) <= 1.0:
         raise ConfigError(f"min_agreement {min_agreement!r} is out of range (expected 0 < value <= 1)")
     for name, value in (

@@ -8,8 +8,10 @@ from typing import Any
 from mcnn_infer.card import sha256_file
 from mcnn_infer.formats import FORMATS
 from mcnn_train.export.context import ExportContext
+from mcnn_train.export.exporters import exporter
 
 
+@exporter("tensorflow")
 def copy_saved_model(ctx: ExportContext) -> dict[str, Any]:
     """Copy ``RUN_DIR/model`` to ``saved_model/``; return facts including the sha256 of every file.
 

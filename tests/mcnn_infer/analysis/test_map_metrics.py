@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from mcnn_infer.analysis import evaluate as ev
+from mcnn_infer.analysis.evaluation import evaluate_results, run_evaluation
 from mcnn_infer.analysis.mean_ap import MapSettings
 from mcnn_infer.analysis.metrics import METRICS, EvaluationInputs, mean_average_precision
-from mcnn_infer.analysis.pipeline import evaluate_results, run_evaluation
 from mcnn_infer.analysis.profiles import PROFILE_ATTRS, normalize_profiles
 from tests.mcnn_infer.analysis.map_synthetic import synthetic_profiles
 

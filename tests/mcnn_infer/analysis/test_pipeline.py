@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from mcnn_infer.analysis.errors import AnalysisError
-from mcnn_infer.analysis.pipeline import analyze, evaluate_results
+from mcnn_infer.analysis.evaluation import evaluate_results
+from mcnn_infer.analysis.pipeline import analyze
 
 
 def ev_files(ev: dict, key: str) -> str:

@@ -34,8 +34,7 @@ def test_comparison_judges_both_readouts_on_the_held_out_controls(tmp_path):
         json.loads((tmp_path / "out" / "readout_comparison.json").read_text())["model_readout"]
         == "logodds_nuclear"
     )
-    page = (tmp_path / "out" / "readout_comparison.html").read_text()
-    assert "data:image/png;base64," in page and "M-CNN" in page
+    assert not (tmp_path / "out" / "readout_comparison.html").exists()  # the report renders the page
 
 
 def test_a_shifted_model_readout_is_reported_outside_the_range(tmp_path):

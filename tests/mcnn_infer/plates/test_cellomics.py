@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from mcnn_infer.plates import LAYOUTS, scan_plate
-from mcnn_infer.plates.cellomics import CellomicsLayout
+from mcnn_infer.plates.layouts.cellomics import CellomicsLayout
 from tests.fixtures.namings import KEYS, PLATE, write_namings
 from tests.fixtures.tiny_plate import make_tiny_plate
 

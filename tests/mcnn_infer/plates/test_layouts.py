@@ -180,3 +180,15 @@ def test_a_layout_written_to_the_base_class_works(tmp_path, monkeypatch):
     scan = scan_plate(plate, layout="dots")
     assert scan.channels == ["c1", "c2"] and scan.fields["well"].tolist() == ["B02", "C03"]
     assert scan.problems.empty and scan.ignored.empty
+
+
+def test_every_layout_module_registers_itself_in_detect_order():
+    import pkgutil
+
+    from mcnn_infer.plates import LAYOUTS, layouts
+
+    modules = {info.name for info in pkgutil.iter_modules(layouts.__path__)}
+    assert {type(layout).__module__.rsplit(".", 1)[1] for layout in LAYOUTS.values()} == modules
+    assert list(LAYOUTS) == ["metaxpress", "sbs", "harmony", "cellomics"]  # the detector's tie order
+    orders = [layout.detect_order for layout in LAYOUTS.values()]
+    assert orders == sorted(orders)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from mcnn_infer.analysis.errors import AnalysisError
-from mcnn_infer.report.render import write_report
+from mcnn_infer.report.render import write_comparison_page, write_report
 from tests.mcnn_infer.analysis import fake_results
 
 SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "evaluation", "map")
@@ -63,6 +63,34 @@ def test_report_shows_a_comparison_only_when_hcs_compare_wrote_one(report_path, 
     (root / "analysis" / "comparison" / "readout_comparison.json").write_text("{")
     with pytest.raises(AnalysisError, match="readout_comparison.json: invalid JSON.*re-run hcs compare"):
         write_report(root, tmp_path / "broken.html")
+
+
+def test_the_comparison_page_is_the_report_section_alone(report_path, tmp_path):
+    from mcnn_infer.analysis.readout_comparison import compare_readouts
+    from tests.mcnn_infer.analysis.fake_translocation import write_comparison_inputs
+
+    results, classical, sbs_map = write_comparison_inputs(tmp_path, model_ec50=4.5, classical_ec50=4.6)
+    folder = tmp_path / "comparison"
+    compare_readouts(results, classical, sbs_map, folder, "nuclear")
+    page = write_comparison_page(folder)
+    assert page == folder / "readout_comparison.html"
+    text = page.read_text()
+    assert text.count("<section ") == 1 and '<section id="comparison">' in text
+    assert "log-ratio (verdict)" in text and "A 4PL EC50 depends on the scale" in text
+    assert text.count("data:image/png;base64,") == 1 and "<script" not in text
+    root = tmp_path / "screen"
+    shutil.copytree(report_path.parent, root)
+    shutil.copytree(folder, root / "analysis" / "comparison")
+    report = write_report(root, tmp_path / "report.html").read_text()
+    assert _comparison_section(report) == _comparison_section(text)  # one rendering, two pages
+    (folder / "readout_comparison.json").unlink()
+    with pytest.raises(AnalysisError, match="readout_comparison.json: not found; run hcs compare first"):
+        write_comparison_page(folder)
+
+
+def _comparison_section(text: str) -> str:
+    section = text[text.index('<section id="comparison">') :]
+    return section[: section.index("</section>")]
 
 
 def test_report_escapes_and_errors(tmp_path):

@@ -31,7 +31,7 @@ def test_exported_card_accepts_its_own_channels(exported, calib_plate):
 
 def test_calibration_plate_with_other_channels_is_refused(tiny_run, sbs_plate, tmp_path):
     with pytest.raises(ChannelMismatchError, match=str(sbs_plate)):
-        export_run(tiny_run, tmp_path / "out", int8=True, calibrate=sbs_plate, console=Console(quiet=True))
+        export_run(tiny_run, tmp_path / "out", ["openvino-int8"], sbs_plate, console=Console(quiet=True))
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob(".out.partial-*"))
 

@@ -34,5 +34,5 @@ def test_int8_refused_when_agreement_is_below_threshold(calib_plate, tmp_path):
     with pytest.raises(
         QuantizationError, match=r"agrees with FP32 on .*% of 8 held-out fields.*at least 95\.0%"
     ):
-        export_run(run, tmp_path / "out", int8=True, calibrate=calib_plate, console=Console(quiet=True))
+        export_run(run, tmp_path / "out", ["openvino-int8"], calib_plate, console=Console(quiet=True))
     assert not (tmp_path / "out").exists()

@@ -19,7 +19,8 @@ from mcnn_infer.formats import FORMATS
 from mcnn_infer.runtime import open_engine
 from mcnn_train.export import ExportError, export_run
 from mcnn_train.export.calibration import plate_fields
-from mcnn_train.export.pipeline import EXPORTERS
+from mcnn_train.export.exporters import exporter, exporters
+from mcnn_train.export.pipeline import selected_formats
 
 REPO = Path(__file__).resolve().parents[3]
 #: The fixture exports every format; BF16 only where the CPU computes it natively.
@@ -28,7 +29,26 @@ SCORER_FORMATS = [name for name in EXPORTED if FORMATS[name].scorer_backend]
 
 
 def test_every_format_of_the_table_has_an_exporter():
-    assert set(EXPORTERS) == set(FORMATS)
+    assert list(exporters()) == list(FORMATS)
+
+
+def test_an_exporter_for_an_unknown_or_taken_format_is_refused():
+    with pytest.raises(ExportError, match="format 'openvino-int4'.*not in FORMATS"):
+        exporter("openvino-int4")(lambda ctx: {})
+    with pytest.raises(ExportError, match="format 'onnx' has two exporters"):
+        exporter("onnx")(lambda ctx: {})
+
+
+def test_selected_formats_add_the_always_written_ones_in_table_order():
+    assert selected_formats() == ["onnx", "openvino-fp32"]
+    assert selected_formats(["openvino-int8", "tensorflow", "onnx"]) == [
+        "tensorflow",
+        "onnx",
+        "openvino-fp32",
+        "openvino-int8",
+    ]
+    with pytest.raises(ConfigError, match="export format 'int8' is not known"):
+        selected_formats(["int8"])
 
 
 def test_card_records_formats_checksums_and_facts(exported, tiny_run):
@@ -142,8 +162,8 @@ def test_existing_output_is_not_overwritten_without_flag(exported, tiny_run):
 
 
 def test_int8_without_calibration_plate_is_refused(tiny_run, tmp_path):
-    with pytest.raises(ConfigError, match="--calibrate PLATE_DIR"):
-        export_run(tiny_run, tmp_path / "out", int8=True, console=Console(quiet=True))
+    with pytest.raises(ConfigError, match="openvino-int8 export needs .*--calibrate PLATE_DIR"):
+        export_run(tiny_run, tmp_path / "out", ["openvino-int8"], console=Console(quiet=True))
     assert not (tmp_path / "out").exists()
 
 
@@ -159,6 +179,6 @@ def test_bf16_export_on_a_cpu_without_it_is_refused_before_any_work(
     from mcnn_infer.cpu import FLAGS_ENV
 
     monkeypatch.setenv(FLAGS_ENV, "avx2,avx512f")
-    with pytest.raises(ConfigError, match=r"hcs export --bf16 needs a CPU with native BF16"):
-        export_run(tiny_run, tmp_path / "out", bf16=True, calibrate=calib_plate, console=Console(quiet=True))
+    with pytest.raises(ConfigError, match=r"hcs export --formats openvino-bf16 needs a CPU with native BF16"):
+        export_run(tiny_run, tmp_path / "out", ["openvino-bf16"], calib_plate, console=Console(quiet=True))
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))

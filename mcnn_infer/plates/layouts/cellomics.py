@@ -35,6 +35,7 @@ _NAME = re.compile(
 
 class CellomicsLayout(Layout):
     name = "cellomics"
+    detect_order = 40
     description = "Thermo Cellomics ArrayScan / CellInsight (HCS Studio)"
     example = "MFGTMP_150819110001_A01f00d0.TIF"
     pattern = _NAME

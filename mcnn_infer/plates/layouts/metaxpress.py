@@ -27,6 +27,7 @@ _TIMEPOINT = re.compile(r"^TimePoint_(\d+)$", re.IGNORECASE | re.ASCII)
 
 class MetaXpressLayout(Layout):
     name = "metaxpress"
+    detect_order = 10
     description = "MetaXpress / ImageXpress and BBBC021"
     example = "Week1_150607_B02_s1_w1EB868A72-19FC-46BB-BDFA-66B8966A817C.tif"
     pattern = _NAME

@@ -14,6 +14,7 @@ from mcnn_infer.wells import normalize_well
 
 class SbsLayout(Layout):
     name = "sbs"
+    detect_order = 20
     description = "CellProfiler example / SBS (BBBC013-style)"
     example = "Channel1-01-A-01.tif"
     pattern = re.compile(

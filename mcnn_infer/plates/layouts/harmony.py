@@ -16,6 +16,7 @@ from mcnn_infer.wells import well_from_indices
 
 class HarmonyLayout(Layout):
     name = "harmony"
+    detect_order = 30
     description = "Operetta / Opera Phenix (Harmony export)"
     example = "r01c01f01p01-ch1sk1fk1fl1.tiff"
     pattern = re.compile(
