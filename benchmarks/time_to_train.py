@@ -7,10 +7,12 @@ would take on N nodes of C cores of this CPU.
 
 Printed, measured in one run (the CPU's flags first):
 
-* training images/s **per core** (1 worker x 1 thread) of the full M-CNN (``mcnn``) at 1024x1280x3,
+* training speed **per core** (1 worker x 1 thread) of the full M-CNN (``mcnn``) at 1024x1280x3,
   batch 8 (the recipe's, :data:`mcnn_train.recipe.BATCH_SIZE`), with the trainer's model, optimizer and
   loss (``train_throughput.child_train``), in fp32 and, on CPUs with native BF16
-  (:func:`mcnn_infer.cpu.native_bf16`), in bf16 (Keras ``mixed_bfloat16``), and the ratio bf16 / fp32;
+  (:func:`mcnn_infer.cpu.native_bf16`), in bf16 (Keras ``mixed_bfloat16``), and the ratio bf16 / fp32:
+  images/s (wall clock), the share of a core the worker had (its CPU time over wall time: other jobs
+  share this machine) and images per CPU-second, the rate on a core of its own, which the model uses;
 * the allreduce of the M-CNN's gradients (every trainable variable at 1024x1280x3: 42.6 M parameters,
   170 MB fp32) between 2 Horovod workers on this host (``horovodrun --gloo -np 2``), run by the trainer's
   own DistributedOptimizer (:func:`mcnn_train.recipe.make_optimizer`: the gradient-list allreduce it runs
@@ -19,7 +21,8 @@ Printed, measured in one run (the CPU's flags first):
 * the model (below) as a table of minutes to train BBBC021 with the seed's recipe on N nodes x C cores,
   fp32 and bf16, over 10/25/100 GbE, beside the seed's 8 nodes / 31 minutes;
 * the check: 2 workers x 1 thread training the M-CNN with allreduce on this machine, measured step time
-  vs the model's prediction for N=2, C=1 over the measured loopback bandwidth, and their ratio.
+  vs the model's prediction for N=2, C=1 over the measured loopback bandwidth, and their ratio, in wall
+  clock (load-dependent) and in CPU time per step (as on idle cores).
 
 The model (one step of data-parallel training with the seed's weak scaling, batch per node fixed):
 
@@ -56,7 +59,6 @@ import dataclasses
 import json
 import math
 import os
-import resource
 import statistics
 import sys
 import time
@@ -95,7 +97,12 @@ SEED_NODES, SEED_CORES, SEED_MINUTES, SEED_HOURS_ONE_NODE, SEED_IMAGES_PER_S = 8
 WORKERS_PER_NODE = 4
 NODES = (1, 2, 4, 8, 16)
 CORES = (40, 64)
-BBBC021_CSV = Path("/work/shared/data/bbbc021/BBBC021_v1_image.csv")
+#: BBBC021's metadata in the real data beside the clone (``$HCS_SHARED_DATA``, as the tests find it).
+BBBC021_CSV = (
+    Path(os.environ.get("HCS_SHARED_DATA", REPO.parent / "shared" / "data"))
+    / "bbbc021"
+    / "BBBC021_v1_image.csv"
+)
 
 
 @dataclass(frozen=True)
@@ -263,18 +270,18 @@ def child_allreduce(repeats: int, run_size: tuple[int, int]) -> dict | None:
     grads = [generator.normal(v.shape) for v in trainable]
     tiny = [tf.fill([1], float(info.rank))]
 
-    def timed(tensors: list) -> tuple[float, np.ndarray]:
+    def timed(tensors: list) -> tuple[float, float, np.ndarray]:
         distributed.barrier()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         out = allreduce(tensors, None)
         last = out[-1].numpy()
-        return time.perf_counter() - start, last
+        return time.perf_counter() - start, time.process_time() - cpu, last
 
     timed(grads), timed(tiny)  # warm-up: tracing, negotiation, fusion buffer allocation
-    big = [timed(grads)[0] for _ in range(repeats)]
+    big = [timed(grads)[:2] for _ in range(repeats)]
     small = []
     for _ in range(repeats):
-        seconds, value = timed(tiny)
+        seconds, _, value = timed(tiny)
         expected = (info.size - 1) / 2.0  # mean of the ranks 0..size-1
         if not np.allclose(value, expected):
             raise SystemExit(f"allreduce returned {value}, expected the mean of the ranks {expected}")
@@ -284,7 +291,8 @@ def child_allreduce(repeats: int, run_size: tuple[int, int]) -> dict | None:
     return {
         "workers": info.size,
         "bytes": sum(p for _, p in variables["full"]) * FLOAT32_BYTES,
-        "seconds": big,
+        "seconds": [wall for wall, _ in big],
+        "cpu_seconds": [cpu for _, cpu in big],
         "tiny_seconds": small,
         "variables": variables,
     }
@@ -306,20 +314,14 @@ def loopback_link(allreduce: dict) -> Link:
     return Link("loopback", gbit_s, latency, efficiency=1.0)
 
 
-def _measure(cmd: list[str], cores: int) -> tuple[dict, float]:
-    """Run a benchmark child on ``cores`` threads in all; its result and the share of those cores it got.
+def _share(cpu_seconds: float, wall_seconds: float) -> str:
+    """CPU time over wall time of a single-threaded worker: how much of a core it had (all its threads)."""
+    return f"{cpu_seconds / wall_seconds:.0%}"
 
-    The share is the CPU time of the child processes over wall time x ``cores`` (start-up included): on a
-    shared machine it says how much of the asked-for compute a measurement actually had.
-    """
 
-    def cpu_seconds() -> float:
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return usage.ru_utime + usage.ru_stime
-
-    cpu, start = cpu_seconds(), time.perf_counter()
-    result = _run(cmd, _env(1))
-    return result, (cpu_seconds() - cpu) / ((time.perf_counter() - start) * cores)
+def _per_cpu_second(result: dict) -> float:
+    """Training images per CPU-second of a 1-thread worker: its images/s on a core of its own."""
+    return result["global_batch"] * result["steps"] / result["cpu_seconds"]
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -416,6 +418,10 @@ def main() -> None:
     from mcnn_train.launcher import horovodrun_path
     from mcnn_train.models import forward_gflop, get_model_spec
 
+    if not args.metadata.is_file():
+        raise SystemExit(
+            f"BBBC021 metadata {args.metadata} not found: expected BBBC021_v1_image.csv (--metadata)"
+        )
     for line in _cpu_lines():
         print(line)
     try:
@@ -442,7 +448,7 @@ def main() -> None:
     started = time.perf_counter()
 
     # 1. The gradient allreduce between 2 local workers.
-    allreduce, share = _measure([*two_workers, *me, "--child", "allreduce"], 2)
+    allreduce = _run([*two_workers, *me, "--child", "allreduce"], _env(1))
     loop = loopback_link(allreduce)
     full_grads = Gradients.from_variables(allreduce["variables"]["full"], gflop_full)
     run_grads = Gradients.from_variables(allreduce["variables"]["run"], gflop_run)
@@ -454,58 +460,68 @@ def main() -> None:
         f"2 workers (horovodrun --gloo, localhost), the trainer's DistributedOptimizer, tensor fusion defaults:"
     )
     print(
-        f"  median {1e3 * statistics.median(allreduce['seconds']):.0f} ms over {repeats} repeats ({samples} ms); "
-        f"4-byte allreduce median {1e3 * statistics.median(allreduce['tiny_seconds']):.2f} ms "
-        f"(the workers had {share:.0%} of 2 cores)"
+        f"  median {1e3 * statistics.median(allreduce['seconds']):.0f} ms over {repeats} repeats ({samples} ms; "
+        f"rank 0 busy {_share(sum(allreduce['cpu_seconds']), sum(allreduce['seconds']))} of it); "
+        f"4-byte allreduce median {1e3 * statistics.median(allreduce['tiny_seconds']):.2f} ms"
     )
     print(f"  -> loopback 'network': {loop.gbit_s:.1f} Gbit/s, {1e6 * loop.latency_s:.0f} us per message")
 
     # 2. Training images/s per core (1 worker x 1 thread): bf16, then fp32 (next to the 2-worker run).
-    per_step: dict[str, float] = {}
+    steps_of: dict[str, dict] = {}
     for precision in ("bf16", "fp32"):
         if precision == "bf16" and bf16_skip is not None:
             print(f"bf16: skipped: {bf16_skip}")
             continue
-        result, share = _measure([*me, "--child", "train", "--threads", "1", "--precision", precision], 1)
-        per_step[precision] = result["seconds"] / result["steps"]
+        result = _run([*me, "--child", "train", "--threads", "1", "--precision", precision], _env(1))
+        steps_of[precision] = result
         print(
             f"{precision}, 1 worker x 1 thread at {size[0]}x{size[1]}x3, batch {args.batch}: "
-            f"{result['images_per_s']:.3f} images/s per core ({per_step[precision]:.2f} s per step, "
-            f"{steps} timed; the worker had {share:.0%} of a core)"
+            f"{result['images_per_s']:.3f} images/s ({result['seconds'] / steps:.2f} s per step, {steps} timed), "
+            f"the worker on a core {_share(result['cpu_seconds'], result['seconds'])} of the time: "
+            f"{_per_cpu_second(result):.3f} images per CPU-second"
         )
-    if "bf16" in per_step:
-        print(f"bf16 / fp32 per core: {per_step['fp32'] / per_step['bf16']:.2f}x")
+    if "bf16" in steps_of:
+        ratio = _per_cpu_second(steps_of["bf16"]) / _per_cpu_second(steps_of["fp32"])
+        print(f"bf16 / fp32 per core (images per CPU-second): {ratio:.2f}x")
 
     # 3. The check: 2 workers x 1 thread training with allreduce vs the model's N=2, C=1 prediction.
-    two, share = _measure([*two_workers, *me, "--child", "train", "--threads", "1", "--precision", "fp32"], 2)
-    measured = two["seconds"] / two["steps"]
-    predicted, exposed = step_seconds(per_step["fp32"], run_grads, 2, loop)
-    no_overlap = per_step["fp32"] + ring_allreduce_seconds(run_grads.total_bytes, 2, loop)
+    two = _run([*two_workers, *me, "--child", "train", "--threads", "1", "--precision", "fp32"], _env(1))
+    one = steps_of["fp32"]
     print(
         f"\ncheck, 2 workers x 1 thread, batch {args.batch} each, at {size[0]}x{size[1]}x3 "
-        f"(gradients {run_grads.total_bytes / 1e6:.1f} MB, overlap f = {run_grads.overlap:.3f}; "
-        f"the workers had {share:.0%} of 2 cores):"
+        f"(gradients {run_grads.total_bytes / 1e6:.1f} MB, overlap f = {run_grads.overlap:.3f}), "
+        f"the model for N=2, C=1 over the loopback from the 1-worker step:"
     )
+    for label, key in (("wall clock", "seconds"), ("CPU time (as on idle cores)", "cpu_seconds")):
+        measured = two[key] / two["steps"]
+        base = one[key] / one["steps"]
+        predicted, exposed = step_seconds(base, run_grads, 2, loop)
+        no_overlap = base + ring_allreduce_seconds(run_grads.total_bytes, 2, loop)
+        print(
+            f"  {label}: measured {measured:.2f} s per step; model {base:.2f} + exposed {1e3 * exposed:.0f} ms "
+            f"= {predicted:.2f} s -> measured / model {measured / predicted:.2f} "
+            f"(model without overlap {no_overlap:.2f} s: {measured / no_overlap:.2f})"
+        )
     print(
-        f"  measured {measured:.2f} s per step; model (1-core step {per_step['fp32']:.2f} s + exposed "
-        f"{1e3 * exposed:.0f} ms over the loopback) {predicted:.2f} s -> measured / model {measured / predicted:.2f}"
-    )
-    print(
-        f"  model without overlap {no_overlap:.2f} s -> measured / no-overlap model {measured / no_overlap:.2f}"
+        f"  on a core: 2-worker rank 0 {_share(two['cpu_seconds'], two['seconds'])} of its steps, "
+        f"1 worker {_share(one['cpu_seconds'], one['seconds'])}"
     )
 
     # 4. The model at the seed's scale.
     images, wells, plates = bbbc021_images(args.metadata)
     scale = gflop_run / gflop_full
-    rates = {p: args.batch / s * scale for p, s in per_step.items()}
+    rates = {p: _per_cpu_second(r) * scale for p, r in steps_of.items()}
     node_batch = args.workers_per_node * args.batch
     print(
         f"\nBBBC021 with the seed's recipe: {images} images (MoA-annotated wells incl. DMSO: {wells} wells on "
         f"{plates} plates, all sites), {args.epochs:g} epochs (schedule {SEED_SCHEDULE}), batch {args.batch} per "
         f"worker x {args.workers_per_node} workers per node; links at {LINKS[0].efficiency:.0%} of line rate"
     )
-    if scale != 1.0:
-        print(f"  rates scaled to {FULL_SIZE[0]}x{FULL_SIZE[1]} by the GFLOP ratio {scale:.3f}")
+    per_core = ", ".join(f"{p} {r:.3f}" for p, r in rates.items())
+    scaled = (
+        f", scaled to {FULL_SIZE[0]}x{FULL_SIZE[1]} by the GFLOP ratio {scale:.3f}" if scale != 1.0 else ""
+    )
+    print(f"  per core: images per CPU-second of the 1-thread worker above ({per_core}{scaled})")
     print(
         f"  model: allreduce of {full_grads.total_bytes / 1e6:.1f} MB per step, overlap f = {full_grads.overlap:.3f} "
         f"of the backward pass for the dense {full_grads.dense_bytes / 1e6:.1f} MB, convolutions' "
