@@ -44,8 +44,8 @@ The model (one step of data-parallel training with the seed's weak scaling, batc
 
 Usage::
 
-    python benchmarks/time_to_train.py            # 1024x1280, about 5 minutes on 2 cores
-    python benchmarks/time_to_train.py --quick    # 512x640, 1 timed step: about 2 minutes
+    python benchmarks/time_to_train.py            # 1024x1280: 4.5 CPU-minutes (10 min on the shared 2 cores)
+    python benchmarks/time_to_train.py --quick    # 512x640, 1 timed step: 1.7 CPU-minutes (4 min shared)
 
 At another ``--size`` the measured rates are scaled to 1024x1280 by the ratio of forward GFLOP
 (:func:`mcnn_train.models.forward_gflop`) for the table; the allreduce is always of the 1024x1280
@@ -199,6 +199,9 @@ def step_seconds(compute_s: float, grads: Gradients, nodes: int, link: Link) -> 
 
 @dataclass(frozen=True)
 class Prediction:
+    """A predicted run: minutes to train, images/s of the cluster, optimizer steps, exposed communication
+    as a fraction of a step."""
+
     minutes: float
     images_per_s: float
     steps: int
@@ -417,6 +420,12 @@ def main() -> None:
     from mcnn_infer.errors import ConfigError
     from mcnn_train.launcher import horovodrun_path
     from mcnn_train.models import forward_gflop, get_model_spec
+    from mcnn_train.models.widths import check_input_size
+
+    try:
+        check_input_size(*size)
+    except ConfigError as exc:
+        raise SystemExit(f"--size {size[0]}x{size[1]}: {exc}") from exc
 
     if not args.metadata.is_file():
         raise SystemExit(
