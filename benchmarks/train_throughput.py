@@ -101,13 +101,15 @@ def child_train(threads: int, height: int, width: int, batch: int, steps: int, p
     y = tf.one_hot(rng.integers(0, N_CLASSES, batch), N_CLASSES)
     data = tf.data.Dataset.from_tensors((x, y)).repeat()
     times: list[float] = []
+    cpu_times: list[float] = []  # this process's CPU seconds (all its threads) per step
 
     class Timer(tf.keras.callbacks.Callback):
         def on_train_batch_begin(self, b, logs=None):
-            self.t0 = time.perf_counter()
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
 
         def on_train_batch_end(self, b, logs=None):
             times.append(time.perf_counter() - self.t0)
+            cpu_times.append(time.process_time() - self.c0)
 
     warmup = 1
     train_model.fit(
@@ -128,6 +130,7 @@ def child_train(threads: int, height: int, width: int, batch: int, steps: int, p
         "global_batch": global_batch,
         "steps": steps,
         "seconds": seconds,
+        "cpu_seconds": sum(cpu_times[warmup:]),
         "images_per_s": global_batch * steps / seconds,
     }
 
