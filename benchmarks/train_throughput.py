@@ -117,7 +117,7 @@ def child_train(threads: int, height: int, width: int, batch: int, steps: int, p
         steps_per_epoch=warmup + steps,
         epochs=1,
         verbose=0,
-        callbacks=[*distributed.training_callbacks(), Timer()],
+        callbacks=[*distributed.training_callbacks(val_samples=0), Timer()],
     )
     global_batch = int(distributed.allreduce_sum(batch))
     seconds = sum(times[warmup:])
