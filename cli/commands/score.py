@@ -48,6 +48,13 @@ from mcnn_infer.scoring.shard import resolve_shard
 @click.option("--positive", multiple=True, help="Positive-control compound (repeatable).")
 @click.option("--embeddings/--no-embeddings", default=False, help="Also write embeddings.parquet.")
 @click.option(
+    "--thumbnails/--no-thumbnails",
+    default=True,
+    show_default=True,
+    help="Write thumbnails.parquet: each well's first field and QC-flagged fields as small composites "
+    "(with class activation maps when the model exports them), shown by hcs report.",
+)
+@click.option(
     "--shard",
     "shard_text",
     metavar="I/N",
@@ -94,6 +101,7 @@ def command(
     metadata,
     positive,
     embeddings,
+    thumbnails,
     shard_text,
     on_error,
     batch_size,
@@ -115,6 +123,7 @@ def command(
         threads=threads,
         on_error=on_error,
         embeddings=embeddings,
+        thumbnails=thumbnails,
         metadata=[str(m) for m in metadata],
         positive=list(positive),
         channel_map=parse_channel_map(channel_map),
