@@ -14,6 +14,7 @@ import pandas as pd
 from rich.console import Console
 
 from mcnn_infer import __version__
+from mcnn_infer.activation import load_head
 from mcnn_infer.card import ModelCard, load_card
 from mcnn_infer.cpu import cpu_report
 from mcnn_infer.errors import ConfigError
@@ -305,8 +306,18 @@ def run_inference(run: ScoringRun, console: Console | None = None) -> tuple[Coll
                 tasks[plate] = progress.add_task(
                     str(plate), total=len(group), completed=int(group["_index"].isin(done).sum())
                 )
+        head = (
+            load_head(run.card, run.model_path) if options.thumbnails and engine.feature_map_output else None
+        )
         collector = Collector(
-            run.store, run.card.class_names, options.embeddings, options, plate_of.to_numpy(), progress, tasks
+            run.store,
+            run.card.class_names,
+            options.embeddings,
+            options,
+            plate_of.to_numpy(),
+            progress,
+            tasks,
+            head,
         )
         chosen = representative_indices(fields) if options.thumbnails else set()
         jobs = (
