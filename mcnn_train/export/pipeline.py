@@ -29,6 +29,7 @@ from mcnn_train.export.calibration import plate_fields
 from mcnn_train.export.context import DEFAULT_OPSET, ExportContext, Int8Options
 from mcnn_train.export.embedded import embedded_card_json
 from mcnn_train.export.errors import ExportError
+from mcnn_train.export.feature_map import add_feature_map
 from mcnn_train.export.int8 import DEFAULT_MIN_AGREEMENT, export_openvino_int8
 from mcnn_train.export.onnx_export import export_onnx
 from mcnn_train.export.openvino_export import export_openvino_fp16, export_openvino_fp32
@@ -167,6 +168,7 @@ def export_run(
             opset=int(opset),
             plate_fields=fields,
         )
+        _step(console, "activation maps: feature_map output, dense head", lambda: add_feature_map(ctx))
         if calibrate is not None:
             ctx.int8 = Int8Options(Path(calibrate), calibration_fields, holdout_fields, float(min_agreement))
         for name in selected_formats(int8, fp16, saved_model, bf16):
@@ -189,7 +191,9 @@ def _check_options(
     if int8 and calibrate is None:
         raise ConfigError("INT8 export needs calibration fields: pass --calibrate PLATE_DIR with --int8")
     if bf16 and calibrate is None:
-        raise ConfigError("the BF16 check needs held-out plate fields: pass --calibrate PLATE_DIR with --bf16")
+        raise ConfigError(
+            "the BF16 check needs held-out plate fields: pass --calibrate PLATE_DIR with --bf16"
+        )
     if bf16:
         require_native_bf16("hcs export --bf16")
     if not 0.0 < float(min_agreement) <= 1.0:
