@@ -122,9 +122,7 @@ def check_parity(ctx: ExportContext, n_fields: int = DEFAULT_FIELDS) -> dict[str
         result["compiled_precision"] = engine.compiled_precision
         result["checked"] = checked
         result["passed"] = (
-            result["max_abs_logit_diff"] <= tolerance and engine.compiled_precision == "f32"
-            if checked
-            else None
+            result["max_abs_logit_diff"] <= tolerance and engine.compiled_precision == "f32" if checked else None
         )
         formats[name] = result
         if checked and engine.compiled_precision != "f32":

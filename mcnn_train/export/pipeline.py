@@ -191,9 +191,7 @@ def _check_options(
     if int8 and calibrate is None:
         raise ConfigError("INT8 export needs calibration fields: pass --calibrate PLATE_DIR with --int8")
     if bf16 and calibrate is None:
-        raise ConfigError(
-            "the BF16 check needs held-out plate fields: pass --calibrate PLATE_DIR with --bf16"
-        )
+        raise ConfigError("the BF16 check needs held-out plate fields: pass --calibrate PLATE_DIR with --bf16")
     if bf16:
         require_native_bf16("hcs export --bf16")
     if not 0.0 < float(min_agreement) <= 1.0:

@@ -124,7 +124,7 @@ def test_map_mass_falls_on_the_cells_with_the_phenotype(tmp_path):
         block = np.s_[qy * 128 : (qy + 1) * 128, qx * 128 : (qx + 1) * 128]
         field[block] = x[72 + k % 8][block]  # ... with one quadrant of a held-out Eg5 field
         mixed.append(field)
-    head, logits, maps = _maps_and_logits(out, "openvino", np.stack(mixed))
+    head, _, maps = _maps_and_logits(out, "openvino", np.stack(mixed))
     assert head.grid == (2, 2)
     shares = []
     for (cam, _), (qy, qx) in zip(maps, quadrants, strict=True):
