@@ -13,8 +13,10 @@ sees a ``cell`` x ``cell`` pixel block of the input), computed here in numpy fro
 ``feature_map`` output and the dense layers' weights (``card.activation['file']``, an ``.npz``
 written by the export). A tiled model (``mcnn_train/models/tiled.py``) averages its tiles'
 logits: its ``feature_map`` output stacks the tiles' maps ``(T, h, w, K)``; each tile's map is
-computed with its own mask, divided by ``T`` and spread over the field grid at the tiles' offsets
-(overlaps add up), so the field map still sums to the field's logit minus the mean bias.
+computed with its own mask (:func:`tile_maps`: exact per tile) and placed on the field grid at the
+tile's offset, and where tiles overlap their maps are averaged (:func:`field_maps`), so a map
+shows no seams where the tiles overlap. Without overlaps (an untiled model, or tiles that do not
+overlap, divided by ``T``) the field map sums exactly to the field's logit minus the bias.
 
 The card's ``activation`` entry::
 
@@ -153,9 +155,10 @@ def field_maps(head: ActivationHead, feature_map: np.ndarray) -> tuple[np.ndarra
     Returns
     -------
     maps : numpy.ndarray
-        float32 (n_classes, gh, gw): the tiles' maps divided by the number of tiles, each cell
-        spread evenly over the grid cells it covers, overlaps added; ``maps.sum((1, 2)) + bias``
-        is the field's logits (the mean of the tiles').
+        float32 (n_classes, gh, gw): each tile cell's share of the logit divided by the number of
+        tiles, spread evenly over the grid cells it covers; where tiles overlap, the mean of their
+        values. Without overlaps ``maps.sum((1, 2)) + bias`` is the field's logits (the mean of the
+        tiles').
     bias : numpy.ndarray
         float64 (n_classes,): the mean of the tiles' biases.
     """
@@ -163,11 +166,14 @@ def field_maps(head: ActivationHead, feature_map: np.ndarray) -> tuple[np.ndarra
     n_tiles, n_classes, h, w = maps.shape
     unit, (gh, gw) = head.unit, head.grid
     per = head.cell // unit  # grid cells per feature-map cell along each axis
-    out = np.zeros((n_classes, gh, gw), np.float64)
+    total = np.zeros((n_classes, gh, gw), np.float64)
+    cover = np.zeros((gh, gw), np.float64)
     for tile_map, (y, x) in zip(maps, head.offsets, strict=True):
         spread = np.repeat(np.repeat(tile_map, per, axis=1), per, axis=2) / (per * per)
-        out[:, y // unit : y // unit + h * per, x // unit : x // unit + w * per] += spread / n_tiles
-    return out.astype(np.float32), bias.mean(axis=0)
+        block = np.s_[y // unit : y // unit + h * per, x // unit : x // unit + w * per]
+        total[(slice(None), *block)] += spread / n_tiles
+        cover[block] += 1
+    return (total / np.maximum(cover, 1)).astype(np.float32), bias.mean(axis=0)
 
 
 #: File name of the head in the model folder.

@@ -85,14 +85,14 @@ def _fmt(value: Any) -> str:
 
 
 def cam_png(cam: np.ndarray) -> bytes:
-    """A class activation map (h, w) as an RGBA PNG: the positive part, scaled to its maximum, in
-    yellow-red with opacity growing with the value (zero: transparent)."""
-    top = float(cam.max()) if cam.size else 0.0
-    level = np.clip(cam / top, 0.0, 1.0) if top > 0 else np.zeros_like(cam)
+    """A class activation map (h, w) as an RGBA PNG: from the field's lowest value (transparent) to
+    its highest (opaque red), so it shows where in the field the evidence for the class is strongest."""
+    low, high = (float(cam.min()), float(cam.max())) if cam.size else (0.0, 0.0)
+    level = np.clip((cam - low) / (high - low), 0.0, 1.0) if high > low else np.zeros_like(cam)
     rgba = np.zeros((*cam.shape, 4), np.uint8)
     rgba[..., 0] = 255
-    rgba[..., 1] = (220 * (1 - level)).astype(np.uint8)
-    rgba[..., 3] = (170 * level).astype(np.uint8)
+    rgba[..., 1] = (200 * (1 - level)).astype(np.uint8)
+    rgba[..., 3] = (130 * level).astype(np.uint8)
     ok, buf = cv2.imencode(".png", rgba[..., [2, 1, 0, 3]])
     if not ok:
         raise AnalysisError(f"could not encode a {cam.shape} activation map as PNG")
@@ -197,7 +197,7 @@ class Cells:
             '<h3>Control fields</h3><p class="note">Per plate up to '
             f"{STRIP_FIELDS} negative and {STRIP_FIELDS} positive control wells (their first field), "
             f"with <b>{_esc(score)}</b> of the well; outlined green: held out from training (in Z'); "
-            f"faded: the model trained on the well (left out of Z'). Maps: where the M-CNN found "
+            f"faded: the model trained on the well (left out of Z'). Maps (red): where in the field the M-CNN found the most evidence for "
             f"{_esc(cam_class or 'the positive class')}.</p>"
         ]
         for plate, wells in self.wells.groupby("plate", sort=True):
@@ -246,7 +246,7 @@ class Cells:
             return ""
         parts = [
             f'<h3>Fields of each call</h3><p class="note">Per called MoA the {MOA_FIELDS} fields of its '
-            "treated wells with the highest probability of that class; maps: where the M-CNN found it.</p>"
+            "treated wells with the highest probability of that class; maps (red): where in the field the M-CNN found the most evidence for it.</p>"
         ]
         treated = calls[calls["role"] == "treated"] if "role" in calls else calls
         for moa, group in treated.groupby("predicted_moa", sort=True):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcnn_infer.activation import ActivationHead, field_maps, load_head
+from mcnn_infer.activation import ActivationHead, field_maps, load_head, tile_maps
 from mcnn_infer.card import load_card, save_card
 from mcnn_infer.errors import ModelCardError
 from mcnn_infer.results import THUMBNAILS_FILE
@@ -41,7 +41,7 @@ def test_maps_plus_bias_are_the_logits(spatial_model, backend):
         assert np.ptp(cam) > 0
 
 
-def test_tiles_are_placed_at_their_offsets_and_overlaps_add_up():
+def test_tiles_are_placed_at_their_offsets_and_overlaps_are_averaged():
     rng = np.random.default_rng(0)
     # a 32x48 field in two 32x32 tiles at x = 0 and 16, one 2x2 grid of 16-px cells each
     head = ActivationHead(
@@ -56,18 +56,16 @@ def test_tiles_are_placed_at_their_offsets_and_overlaps_add_up():
     )
     assert head.grid == (2, 3)
     tiles = rng.random((2, 2, 2, 3))
+    per_tile, tile_bias = tile_maps(head, tiles)
+    for f, tile_map, b in zip(tiles, per_tile, tile_bias, strict=True):  # each tile exactly
+        logit = np.maximum(f.reshape(-1) @ head.w1 + head.b1, 0) @ head.w2 + head.b2
+        np.testing.assert_allclose(tile_map.sum(axis=(1, 2)) + b, logit, rtol=1e-6)
     cam, bias = field_maps(head, tiles)
-    logits = []
-    for f in tiles:  # the tiled model: each tile through the head, logits averaged
-        emb = np.maximum(f.reshape(-1) @ head.w1 + head.b1, 0)
-        logits.append(emb @ head.w2 + head.b2)
-    np.testing.assert_allclose(cam.sum(axis=(1, 2)) + bias, np.mean(logits, axis=0), rtol=1e-5)
-    alone = field_maps(
-        ActivationHead(head.w1, head.b1, head.w2, head.b2, (32, 32), (32, 32), [(0, 0)], 16), tiles[:1]
-    )[0]
-    np.testing.assert_allclose(
-        cam[:, :, 0], alone[:, :, 0] / 2, rtol=1e-5
-    )  # only the first tile covers x < 16
+    np.testing.assert_allclose(bias, tile_bias.mean(axis=0))
+    half = per_tile / 2  # each tile's share of the averaged logit
+    np.testing.assert_allclose(cam[:, :, 0], half[0, :, :, 0], rtol=1e-5)  # only tile 0 covers x < 16
+    np.testing.assert_allclose(cam[:, :, 2], half[1, :, :, 1], rtol=1e-5)  # only tile 1 covers x >= 32
+    np.testing.assert_allclose(cam[:, :, 1], (half[0, :, :, 1] + half[1, :, :, 0]) / 2, rtol=1e-5)
 
 
 def test_scoring_stores_the_maps_of_the_thumbnailed_fields(spatial_model, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from mcnn_infer.activation import field_maps, load_head
+from mcnn_infer.activation import field_maps, load_head, tile_maps
 from mcnn_infer.card import InputSpec, ModelCard, load_card, save_card
 from mcnn_infer.preprocess import Normalization
 from mcnn_infer.runtime import open_engine
@@ -42,7 +42,7 @@ def _maps_and_logits(model_dir: Path, backend: str, fields: np.ndarray):
     engine.submit(fields, 0)
     (_, logits, _, feature_maps), *_ = engine.drain()
     maps = [field_maps(head, f) for f in feature_maps]
-    return head, logits, maps
+    return head, logits, maps, feature_maps
 
 
 def test_tiled_export_has_the_feature_map_and_the_maps_add_up_to_the_logits(tmp_path):
@@ -69,11 +69,14 @@ def test_tiled_export_has_the_feature_map_and_the_maps_add_up_to_the_logits(tmp_
     assert card.parity  # the formats converted from the model with the map agree with the SavedModel
     fields = np.random.default_rng(0).random((2, *field, 3), dtype=np.float32)
     for backend in ("openvino", "onnxruntime"):
-        head, logits, maps = _maps_and_logits(out, backend, fields)
+        head, logits, maps, feature_maps = _maps_and_logits(out, backend, fields)
         assert head.grid == (4, 10)  # 32-px units: the gcd of the 128-px cell and the offsets
-        for (cam, bias), row in zip(maps, logits, strict=True):
-            np.testing.assert_allclose(cam.sum(axis=(1, 2)) + bias, row, rtol=1e-4, atol=1e-4)
-            assert np.all(cam[:, :, 4:6] != 0)  # the overlap of all three tiles
+        for (cam, bias), row, fmap in zip(maps, logits, feature_maps, strict=True):
+            per_tile, tile_bias = tile_maps(head, fmap)  # each tile's share, exactly
+            tiles_logits = per_tile.sum(axis=(2, 3)) + tile_bias  # (T, K)
+            np.testing.assert_allclose(tiles_logits.mean(axis=0), row, rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(bias, tile_bias.mean(axis=0))
+            assert cam.shape == (4, 4, 10) and np.all(cam[:, :, 4:6] != 0)  # where all three tiles overlap
 
 
 @pytest.mark.slow
@@ -124,7 +127,7 @@ def test_map_mass_falls_on_the_cells_with_the_phenotype(tmp_path):
         block = np.s_[qy * 128 : (qy + 1) * 128, qx * 128 : (qx + 1) * 128]
         field[block] = x[72 + k % 8][block]  # ... with one quadrant of a held-out Eg5 field
         mixed.append(field)
-    head, _, maps = _maps_and_logits(out, "openvino", np.stack(mixed))
+    head, _, maps, _ = _maps_and_logits(out, "openvino", np.stack(mixed))
     assert head.grid == (2, 2)
     shares = []
     for (cam, _), (qy, qx) in zip(maps, quadrants, strict=True):
