@@ -62,12 +62,13 @@ STYLE = """
 .strip { display: flex; flex-wrap: wrap; gap: 6px; margin: 4px 0 10px; }
 .cell { position: relative; display: inline-block; font-size: 10px; color: #5a6570; width: 128px; }
 .cell.big { width: 192px; }
+.cell.small { width: 88px; }
 .thumb { position: relative; width: 100%; background-size: 100% 100%; border: 1px solid #c9d1d9; }
 .thumb .cam { position: absolute; inset: 0; background-size: 100% 100%; }
 body:has(#hide-maps:checked) .thumb .cam { display: none; }
 .cell.held { outline: 2px solid #1a7f37; }
 .cell.trained { opacity: 0.75; }
-.pair { display: flex; gap: 12px; align-items: flex-start; flex-wrap: wrap; }
+.pair { display: flex; gap: 12px; align-items: flex-start; }
 .plategrid { border-collapse: collapse; margin: 6px 0; }
 .plategrid td { width: 16px; height: 14px; padding: 0; border: 1px solid #fff; cursor: pointer; }
 .plategrid td.sel { outline: 2px solid #cf222e; }
@@ -92,7 +93,7 @@ def cam_png(cam: np.ndarray) -> bytes:
     rgba = np.zeros((*cam.shape, 4), np.uint8)
     rgba[..., 0] = 255
     rgba[..., 1] = (200 * (1 - level)).astype(np.uint8)
-    rgba[..., 3] = (130 * level).astype(np.uint8)
+    rgba[..., 3] = (100 * level).astype(np.uint8)
     ok, buf = cv2.imencode(".png", rgba[..., [2, 1, 0, 3]])
     if not ok:
         raise AnalysisError(f"could not encode a {cam.shape} activation map as PNG")
@@ -232,7 +233,9 @@ class Cells:
                     continue
                 median = float(at[column].median())
                 best = (fields[column] - median).abs().idxmin()
-                tiles.append(self.tile(best, f"{conc:g} µM: {_fmt(fields.loc[best, column])}", cls))
+                tiles.append(
+                    self.tile(best, f"{conc:.3g} µM: {_fmt(fields.loc[best, column])}", css=" small")
+                )
             if tiles:
                 out[str(compound)] = (
                     f'<div><p class="note">{_esc(compound)}: a field per concentration, closest to the '

@@ -85,7 +85,7 @@ def test_dose_strip_takes_the_field_closest_to_the_median(scored):
         gap = (candidates["logodds_DMSO"] - at["logodds_DMSO"].median()).abs()
         best = candidates.loc[gap.idxmin()]
         assert f'title="P1 {best["well"]} site {best["site"]}"' in html
-        assert f"{conc:g} µM: {best['logodds_DMSO']:.2f}" in html
+        assert f"{conc:.3g} µM: {best['logodds_DMSO']:.2f}" in html
 
 
 def test_no_images_leaves_the_thumbnails_out(scored, tmp_path):
