@@ -40,7 +40,7 @@ from mcnn_infer.results import (
     prob_column,
     stored_class_names,
 )
-from mcnn_infer.wells import split_well
+from mcnn_infer.wells import plate_shape_for, row_label, split_well
 
 #: Fields shown per called MoA, and per plate and role in the QC strip.
 MOA_FIELDS, STRIP_FIELDS = 4, 8
@@ -314,18 +314,17 @@ class Cells:
             )
         panel_id = 0
         for plate, wells in self.wells.groupby("plate", sort=True):
-            rows_cols = [split_well(str(w)) for w in wells["well"]]
-            n_rows = max(ord(r[-1]) - 64 for r, _ in rows_cols) if rows_cols else 0
-            n_cols = max(c for _, c in rows_cols) if rows_cols else 0
-            cells = {str(w["well"]): w for w in wells.to_dict("records")}
+            # the standard plate (96 / 384 / 1536 wells) that holds the wells, as the heatmaps draw it
+            n_rows, n_cols = plate_shape_for([str(w) for w in wells["well"]])
+            cells = {split_well(str(w["well"])): w for w in wells.to_dict("records")}
             grid = ["<tr><th></th>" + "".join(f"<th>{c}</th>" for c in range(1, n_cols + 1)) + "</tr>"]
             panels = []
-            for r in range(n_rows):
-                letter = chr(65 + r)
+            for r in range(1, n_rows + 1):
+                letter = row_label(r)
                 tds = []
                 for c in range(1, n_cols + 1):
                     name = f"{letter}{c:02d}"
-                    well = cells.get(name)
+                    well = cells.get((letter, c))
                     if well is None:
                         tds.append('<td style="background:#eee;cursor:default"></td>')
                         continue
