@@ -92,6 +92,7 @@ def score(
     metadata: PathLike | Sequence[PathLike] = (),
     positive: Sequence[str] = (),
     embeddings: bool = False,
+    thumbnails: bool = True,
     backend: str = DEFAULT_BACKEND,
     precision: str = DEFAULT_PRECISION,
     shard: str | Shard | None = None,
@@ -124,6 +125,9 @@ def score(
         Positive-control compounds.
     embeddings : bool
         Also write ``embeddings.parquet`` (needed by :func:`evaluate` and the profiles).
+    thumbnails : bool
+        Also write ``thumbnails.parquet`` (small composites of the fields the report shows, with
+        activation maps where the model has them).
     backend, precision : str
         As ``--backend`` / ``--precision`` (:data:`mcnn_infer.formats.BACKENDS`, ``PRECISIONS``, ``auto``).
     shard : str or Shard, optional
@@ -165,6 +169,7 @@ def score(
         threads=threads,
         on_error=on_error,
         embeddings=embeddings,
+        thumbnails=thumbnails,
         metadata=[str(m) for m in _paths(metadata)],
         positive=list(positive),
         channel_map=dict(channel_map) if isinstance(channel_map, Mapping) else parse_channel_map(channel_map),
@@ -302,7 +307,7 @@ def evaluate(
     return evaluate_results(results, out_dir=out, normalize=normalize, map_settings=settings)
 
 
-def report(results: PathLike, out: PathLike | None = None) -> Path:
+def report(results: PathLike, out: PathLike | None = None, images: bool = True) -> Path:
     """Write the self-contained HTML report (``hcs report``); analyses first when not analysed yet.
 
     Parameters
@@ -311,6 +316,8 @@ def report(results: PathLike, out: PathLike | None = None) -> Path:
         A results folder (or the output folder of the translocation readout).
     out : path, optional
         HTML file (default ``results/report.html``).
+    images : bool
+        Show the fields' thumbnails and activation maps (``hcs report --no-images``: False).
 
     Returns
     -------
@@ -319,7 +326,7 @@ def report(results: PathLike, out: PathLike | None = None) -> Path:
     """
     from mcnn_infer.report.render import write_report
 
-    return write_report(results, out)
+    return write_report(results, out, images=images)
 
 
 @dataclass

@@ -66,6 +66,8 @@ class ModelCard:
     git_commit: str | None = None
     formats: dict[str, dict[str, Any]] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)
+    #: The dense head and feature-map geometry for class activation maps (mcnn_infer.activation); {} if none.
+    activation: dict[str, Any] = field(default_factory=dict)
     created: str | None = None
     schema_version: int = SCHEMA_VERSION
 
@@ -157,6 +159,7 @@ class ModelCard:
             git_commit=data.get("git_commit"),
             formats={k: dict(v) for k, v in formats.items()},
             parity=dict(data.get("parity") or {}),
+            activation=dict(data.get("activation") or {}),
             created=data.get("created"),
         )
 

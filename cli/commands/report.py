@@ -15,8 +15,15 @@ from rich.console import Console
     type=click.Path(dir_okay=False, path_type=Path),
     help="HTML file (default RESULTS_DIR/report.html).",
 )
-def command(results_dir, out) -> None:
+@click.option(
+    "--images/--no-images",
+    default=True,
+    show_default=True,
+    help="Embed the field thumbnails and activation maps hcs score kept (--no-images: tables and plots only).",
+)
+def command(results_dir, out, images) -> None:
     """Write the HTML report of RESULTS_DIR (runs hcs analyze first if analysis/ is missing)."""
     from mcnn_infer import api
 
-    Console(stderr=True).print(f"report written to {api.report(results_dir, out)}", markup=False)
+    path = api.report(results_dir, out, images=images)
+    Console(stderr=True).print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)", markup=False)

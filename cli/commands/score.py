@@ -48,6 +48,13 @@ from mcnn_infer.scoring.shard import SHARD_COUNT_ENV
 @click.option("--positive", multiple=True, help="Positive-control compound (repeatable).")
 @click.option("--embeddings/--no-embeddings", default=False, help="Also write embeddings.parquet.")
 @click.option(
+    "--thumbnails/--no-thumbnails",
+    default=True,
+    show_default=True,
+    help="Write thumbnails.parquet: each well's first field and QC-flagged fields as small composites "
+    "(with class activation maps when the model exports them), shown by hcs report.",
+)
+@click.option(
     "--shard",
     "shard_text",
     metavar="I/N|auto",
@@ -102,6 +109,7 @@ def command(
     metadata,
     positive,
     embeddings,
+    thumbnails,
     shard_text,
     shard_count,
     on_error,
@@ -133,6 +141,7 @@ def command(
         threads=threads,
         channel_map=channel_map,
         pattern=pattern,
+        thumbnails=thumbnails,
         allow_bit_depth_mismatch=allow_bit_depth_mismatch,
         overwrite=overwrite,
         flush_every=flush_every,

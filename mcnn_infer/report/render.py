@@ -2,7 +2,8 @@
 
 Every HTML page of hcs is rendered here: the report (``hcs report``) and the page of ``hcs compare``
 (:func:`write_comparison_page`, the report's comparison section on its own). The pages use no
-scripts and no external resources, so they open offline in any browser.
+external resources, so they open offline in any browser; the report's only script opens a well's
+fields when a plate grid is clicked (:mod:`mcnn_infer.report.cells`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 from mcnn_infer import atomic
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.analysis.metrics import METRICS
+from mcnn_infer.report.cells import Cells
 from mcnn_infer.results import (
     ANALYSIS_DIRNAME,
     COMPARISON_DIRNAME,
@@ -30,9 +32,9 @@ from mcnn_infer.results import (
 )
 
 REPORT_NAME = "report.html"
-SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "comparison", "evaluation", "map")
+SECTIONS = ("summary", "qc", "heatmaps", "wells", "moa", "potency", "comparison", "evaluation", "map")
 #: Sections of model-score analyses only (not of the classical translocation readout).
-_MODEL_ONLY = ("moa", "comparison", "evaluation", "map")
+_MODEL_ONLY = ("moa", "comparison", "evaluation", "map", "wells")
 _MAX_ROWS = 500
 
 
@@ -125,7 +127,7 @@ def _controls_used(row) -> str:
     return held + " (the model trained on none of this plate's wells)"
 
 
-def _qc(s: dict, root: Path) -> str:
+def _qc(s: dict, root: Path, cells: Cells | None = None) -> str:
     qc = s.get("qc")
     if not qc:
         return '<p class="note">No control wells: Z\' not computed.</p>'
@@ -143,6 +145,8 @@ def _qc(s: dict, root: Path) -> str:
         _table(df),
         '<div class="figs">' + _img(root / qc["control_plot"], "control distributions") + "</div>",
     ]
+    if cells is not None:
+        parts.append(cells.qc_strip(qc["score"], _score_class(qc["score"], cells)))
     fq = s.get("field_qc")
     if fq:
         parts.append(
@@ -152,6 +156,8 @@ def _qc(s: dict, root: Path) -> str:
         flagged = pd.read_csv(root / fq["table"])
         if len(flagged):
             parts.append(_table(flagged))
+        if cells is not None:
+            parts.append(cells.flagged())
     return "\n".join(parts)
 
 
@@ -163,7 +169,7 @@ def _heatmaps(s: dict, root: Path) -> str:
     return f'<div class="figs">{figs}</div>'
 
 
-def _moa(s: dict, root: Path) -> str:
+def _moa(s: dict, root: Path, cells: Cells | None = None) -> str:
     moa = s.get("moa")
     if not moa:
         return '<p class="note">No treatment metadata: MoA calls not made.</p>'
@@ -185,7 +191,9 @@ def _moa(s: dict, root: Path) -> str:
     ]
     return (
         f'<p class="note">Per treatment: class with the highest mean probability over its wells; '
-        f"calls with confidence below {moa['min_confidence']} are marked uncertain.</p>" + _table(df[keep])
+        f"calls with confidence below {moa['min_confidence']} are marked uncertain.</p>"
+        + _table(df[keep])
+        + (cells.moa_fields(df) if cells is not None else "")
     )
 
 
@@ -218,7 +226,7 @@ def _potency_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _potency(s: dict, root: Path) -> str:
+def _potency(s: dict, root: Path, cells: Cells | None = None) -> str:
     pot = s.get("potency")
     if not pot:
         return '<p class="note">No dose-response data.</p>'
@@ -269,9 +277,33 @@ def _potency(s: dict, root: Path) -> str:
             f"{truth['n_trusted']} trusted fits ({_fmt(truth['median_fold_error_all'])} over all "
             f"{truth['n_compared']}).</p>" + _table(pd.read_csv(root / truth["table"]))
         )
-    figs = "".join(_img(root / p, f"{pot['group']} {k}", width=420) for k, p in pot["plots"].items())
+    strips = cells.dose_strips(df, pot["group"]) if cells is not None else {}
+    figs = "".join(
+        '<div class="pair">'
+        + _img(root / p, f"{pot['group']} {k}", width=420)
+        + strips.get(str(k), "")
+        + "</div>"
+        for k, p in pot["plots"].items()
+    )
     parts.append(f'<div class="figs">{figs}</div>')
     return "\n".join(parts)
+
+
+def _score_class(column: str, cells: Cells) -> str | None:
+    """The class of a ``prob_<class>`` / ``logodds_<class>`` column (None if it names none)."""
+    name = column.split("_", 1)[-1]
+    return name if name in cells.class_names else None
+
+
+def _wells(s: dict, cells: Cells | None) -> str:
+    if cells is None:
+        return '<p class="note">No field table: no wells to show.</p>'
+    score = (s.get("qc") or {}).get("score") or next(
+        (h["column"] for h in s.get("heatmaps") or [] if h.get("kind") == "score"), None
+    )
+    if score is None or score not in cells.wells:
+        return '<p class="note">No well score to show.</p>'
+    return cells.explorer(score)
 
 
 def _retrieved(entry: dict) -> str:
@@ -443,6 +475,7 @@ _TITLES = {
     "summary": "Summary",
     "qc": "Plate QC",
     "heatmaps": "Plate heatmaps",
+    "wells": "Wells and fields",
     "moa": "MoA calls",
     "potency": "Dose-response and EC50",
     "evaluation": "Evaluation",
@@ -451,13 +484,16 @@ _TITLES = {
 }
 
 
-def render_report(analysis_dir: str | Path) -> str:
+def render_report(analysis_dir: str | Path, images: bool = True) -> str:
     """Render the HTML text for an ``analysis/`` folder written by ``hcs analyze``.
 
     Parameters
     ----------
     analysis_dir : str or Path
         Folder holding ``summary.json`` and the tables / figures it lists.
+    images : bool
+        Show the field thumbnails the scorer kept (``thumbnails.parquet`` of the results folder the
+        summary names); False: tables, plots and the clickable plate grids only.
 
     Returns
     -------
@@ -467,13 +503,18 @@ def render_report(analysis_dir: str | Path) -> str:
     root = Path(analysis_dir)
     s = _load_json(root / SUMMARY_NAME, "run hcs analyze first (it writes the summary)")
     comparison = _load_comparison(root / COMPARISON_DIRNAME)
+    source = Path(str(s.get("source", root.parent)))
+    cells = (
+        Cells.load(source if source.is_dir() else root.parent, images) if s.get("kind") == "model" else None
+    )
     builders = {
         "comparison": lambda: _comparison(comparison, root / COMPARISON_DIRNAME),
         "summary": lambda: _summary(s, root),
-        "qc": lambda: _qc(s, root),
+        "qc": lambda: _qc(s, root, cells),
         "heatmaps": lambda: _heatmaps(s, root),
-        "moa": lambda: _moa(s, root),
-        "potency": lambda: _potency(s, root),
+        "wells": lambda: _wells(s, cells),
+        "moa": lambda: _moa(s, root, cells),
+        "potency": lambda: _potency(s, root, cells),
         "evaluation": lambda: _evaluation(s, root),
         "map": lambda: _map(s, root),
     }
@@ -486,15 +527,17 @@ def render_report(analysis_dir: str | Path) -> str:
         f"hcs screening report — {Path(str(s.get('source', root))).name}",
         f"{s.get('source', '')} · generated {s.get('created', '')}",
         [(k, builders[k]()) for k in keys],
+        head=cells.style() if cells is not None else "",
     )
 
 
-def _page(title: str, subtitle: str, sections: list[tuple[str, str]]) -> str:
-    """A complete HTML document: ``sections`` are (key of :data:`_TITLES`, body HTML)."""
+def _page(title: str, subtitle: str, sections: list[tuple[str, str]], head: str = "") -> str:
+    """A complete HTML document: ``sections`` are (key of :data:`_TITLES`, body HTML); ``head``
+    goes into the document's head (the style and script of the field thumbnails)."""
     body = "\n".join(_section(k, _TITLES[k], html_) for k, html_ in sections)
     nav = "".join(f'<a href="#{k}">{_esc(_TITLES[k])}</a>' for k, _ in sections)
     template = Template(resources.files("mcnn_infer.report").joinpath("template.html").read_text("utf-8"))
-    return template.substitute(title=_esc(title), subtitle=_esc(subtitle), nav=nav, sections=body)
+    return template.substitute(title=_esc(title), subtitle=_esc(subtitle), nav=nav, sections=body, head=head)
 
 
 def write_comparison_page(comparison_dir: str | Path) -> Path:
@@ -523,7 +566,11 @@ def write_comparison_page(comparison_dir: str | Path) -> Path:
 
 
 def write_report(
-    results_dir: str | Path, out: str | Path | None = None, *, analyze_if_missing: bool = True
+    results_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    analyze_if_missing: bool = True,
+    images: bool = True,
 ) -> Path:
     """``hcs report``: write ``RESULTS_DIR/report.html`` (or ``out``) from ``RESULTS_DIR/analysis``.
 
@@ -535,6 +582,8 @@ def write_report(
         HTML file to write; default ``results_dir/report.html``.
     analyze_if_missing : bool
         Run :func:`mcnn_infer.analysis.pipeline.analyze` first when ``analysis/summary.json`` is absent.
+    images : bool
+        Embed the field thumbnails (``hcs report --no-images``: False).
 
     Returns
     -------
@@ -549,7 +598,7 @@ def write_report(
         from mcnn_infer.analysis.pipeline import analyze
 
         analyze(root)
-    text = render_report(analysis_dir)
+    text = render_report(analysis_dir, images)
     target = Path(out) if out is not None else root / REPORT_NAME
     atomic.write_text(target, text)
     return target

@@ -35,12 +35,34 @@ EVALUATION_FILE = "evaluation.json"
 COMPARISON_DIRNAME = "comparison"
 COMPARISON_FILE = "readout_comparison.json"
 
+#: Small composites of the fields the report shows (``hcs score``; ``hcs merge`` concatenates them):
+#: one row per field, :data:`KEYS`, then :data:`THUMBNAIL_COLUMNS`.
+THUMBNAILS_FILE = "thumbnails.parquet"
+
 KEYS = ["plate", "well", "site", "timepoint", "plane"]
 WELL_KEYS = ["plate", "well"]
 TREATMENT_KEYS = ["compound", "concentration"]
 QC_FLAGS = ["qc_empty", "qc_saturated", "qc_blurry"]
 QC_MEASURES = ["qc_fg_fraction", "qc_sat_fraction", "qc_focus"]
 OK, SKIPPED = "ok", "skipped"
+#: Columns of ``thumbnails.parquet`` after the keys (also the thumbnail columns of a result part):
+#: ``thumb_image`` the encoded composite (bytes, ``thumb_format``: ``webp``), ``thumb_width`` /
+#: ``thumb_height`` its size in pixels, ``thumb_why`` why the field has one (:data:`THUMB_REASONS`),
+#: ``cam`` the class activation maps (float32, flattened (n_classes, cam_height, cam_width), logit
+#: order; null when the model exports no feature map), ``cam_height`` / ``cam_width`` their grid.
+THUMBNAIL_COLUMNS = [
+    "thumb_image",
+    "thumb_format",
+    "thumb_width",
+    "thumb_height",
+    "thumb_why",
+    "cam",
+    "cam_height",
+    "cam_width",
+]
+#: ``thumb_why``: the well's first field (``representative``) or an image-QC flag at load (``qc_flag``).
+THUMB_REPRESENTATIVE, THUMB_QC = "representative", "qc_flag"
+THUMB_REASONS = (THUMB_REPRESENTATIVE, THUMB_QC)
 PROB_PREFIX, EMB_PREFIX = "prob_", "emb_"
 #: ``logodds_<class>``: log(p / (1 - p)) of a class computed from the logits (does not saturate).
 LOGODDS_PREFIX = "logodds_"

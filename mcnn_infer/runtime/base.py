@@ -3,7 +3,8 @@
 An engine takes NHWC float32 batches of at most ``batch_size`` rows, pads the last one to
 the fixed batch size (so every field is computed by the same compiled kernels, whatever
 batch it falls in, and resumed or sharded runs give identical numbers), and hands back
-``(tag, logits, embedding)`` for the real rows.
+``(tag, logits, embedding, feature_map)`` for the real rows (``feature_map`` None unless the card
+lists the model's ``feature_map`` output: :mod:`mcnn_infer.activation`).
 """
 
 from __future__ import annotations
@@ -95,8 +96,14 @@ class Engine(abc.ABC):
     def submit(self, tensor: np.ndarray, tag: Any) -> None:
         """Start inference of a (n, H, W, C) float32 batch, n <= batch_size; may block while all requests are busy."""
 
-    def poll(self) -> list[tuple[Any, np.ndarray, np.ndarray]]:
-        """Finished batches so far: ``(tag, logits (n, K), embedding (n, E))``; does not block."""
+    @property
+    def feature_map_output(self) -> str | None:
+        """Name of the model's ``feature_map`` output (None when the card lists none)."""
+        return self.card.outputs.get("feature_map")
+
+    def poll(self) -> list[tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]]:
+        """Finished batches so far: ``(tag, logits (n, K), embedding (n, E), feature_map (n, T, h, w, F) or
+        None)``; does not block."""
         self._raise_pending()
         out = []
         while True:
@@ -105,7 +112,7 @@ class Engine(abc.ABC):
             except queue.Empty:
                 return out
 
-    def drain(self) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+    def drain(self) -> list[tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]]:
         """Wait for every submitted batch and return the finished ones."""
         return self.poll()
 

@@ -38,9 +38,14 @@ class OnnxRuntimeEngine(Engine):
             str(main_file), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._names = [self.card.outputs["logits"], self.card.outputs["embedding"]]
+        if self.feature_map_output:
+            self._names.append(self.feature_map_output)
         self._input = self.session.get_inputs()[0].name
 
     def submit(self, tensor: np.ndarray, tag: Any) -> None:
         padded, n = self._pad(tensor)
-        logits, embedding = self.session.run(self._names, {self._input: padded})
-        self._results.put((tag, np.asarray(logits[:n], np.float32), np.asarray(embedding[:n], np.float32)))
+        logits, embedding, *rest = self.session.run(self._names, {self._input: padded})
+        maps = np.asarray(rest[0][:n], np.float32) if rest else None
+        self._results.put(
+            (tag, np.asarray(logits[:n], np.float32), np.asarray(embedding[:n], np.float32), maps)
+        )

@@ -58,6 +58,7 @@ class OpenVinoEngine(Engine):
         self.streams = int(self.compiled.get_property("NUM_STREAMS"))
         self._logits = self.compiled.output(card.outputs["logits"])
         self._embedding = self.compiled.output(card.outputs["embedding"])
+        self._maps = self.compiled.output(self.feature_map_output) if self.feature_map_output else None
         self._queue = ov.AsyncInferQueue(self.compiled, self.jobs)
         # a weak reference: a bound method would make a cycle through the C++ queue that
         # the garbage collector cannot see, and no engine would ever be freed
@@ -70,11 +71,14 @@ class OpenVinoEngine(Engine):
         try:
             logits = np.array(request.get_tensor(self._logits).data[:n], dtype=np.float32)
             embedding = np.array(request.get_tensor(self._embedding).data[:n], dtype=np.float32)
+            maps = None
+            if self._maps is not None:
+                maps = np.array(request.get_tensor(self._maps).data[:n], dtype=np.float32)
         except BaseException as exc:  # reported to the submitting thread by poll()
             with self._lock:
                 self._error = exc
             return
-        self._results.put((tag, logits, embedding))
+        self._results.put((tag, logits, embedding, maps))
 
     def submit(self, tensor: np.ndarray, tag: Any) -> None:
         self._raise_pending()
@@ -82,7 +86,7 @@ class OpenVinoEngine(Engine):
         # share_inputs avoids a copy; the array is kept alive in userdata until the callback ran.
         self._queue.start_async({0: padded}, (tag, n, padded), share_inputs=True)
 
-    def drain(self) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+    def drain(self) -> list[tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]]:
         self._queue.wait_all()
         return self.poll()
 

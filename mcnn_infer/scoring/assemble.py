@@ -22,6 +22,7 @@ from mcnn_infer.results import (
     QC_MEASURES,
     RUN_FILE,
     SKIPPED,
+    THUMBNAILS_FILE,
     TREATMENTS,
     WELLS,
     canonical_order,
@@ -151,8 +152,9 @@ def write_outputs(
     treatments: pd.DataFrame | None,
     embeddings: pd.DataFrame | None,
     run_info: dict[str, Any],
+    thumbnails: pd.DataFrame | None = None,
 ) -> dict[str, int]:
-    """Write fields, wells, treatments (with metadata), embeddings and ``run.json`` atomically.
+    """Write fields, wells, treatments (with metadata), embeddings, thumbnails and ``run.json`` atomically.
 
     ``run.json`` is written last: its presence means the other files are complete.
 
@@ -172,6 +174,8 @@ def write_outputs(
         write_table_pair(table, out_dir / TREATMENTS)
     if embeddings is not None:
         write_table(embeddings, out_dir / EMBEDDINGS_FILE)
+    if thumbnails is not None:
+        write_table(thumbnails, out_dir / THUMBNAILS_FILE)
     counts = {
         "fields": len(fields),
         "ok": int((fields["status"] == OK).sum()),

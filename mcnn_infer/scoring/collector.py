@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mcnn_infer.activation import ActivationHead, field_maps
 from mcnn_infer.results import OK, SKIPPED, emb_columns, logodds_columns, prob_columns
 from mcnn_infer.runtime import log_odds, softmax
 from mcnn_infer.scoring.loader import Batch
@@ -18,7 +19,8 @@ from mcnn_infer.scoring.store import PartStore
 
 class Collector:
     """Result rows of finished batches (probabilities, QC, embeddings) and skipped fields, written as
-    parts of ``flush_every`` fields (or every ``flush_seconds``); advances the per-plate progress."""
+    parts of ``flush_every`` fields (or every ``flush_seconds``); advances the per-plate progress.
+    With ``head``, the fields that got a thumbnail get their class activation maps (``cam``)."""
 
     def __init__(
         self,
@@ -29,7 +31,9 @@ class Collector:
         plate_of: np.ndarray,
         progress,
         tasks: dict[str, Any],
+        head: ActivationHead | None = None,
     ) -> None:
+        self.head = head
         self.store, self.probs, self.embeddings = store, prob_columns(class_names), embeddings
         self.logodds = logodds_columns(class_names)
         self.options, self.plate_of, self.progress, self.tasks = options, plate_of, progress, tasks
@@ -59,7 +63,9 @@ class Collector:
         self._add(rows, [s.index for s in batch.skipped])
 
     def add_results(self, finished: list) -> None:
-        for (indices, qc), logits, embedding in finished:
+        for (indices, qc), logits, embedding, maps in finished:
+            if self.head is not None and maps is not None:
+                self._add_maps(qc, maps)
             probs = softmax(logits)
             rows = pd.DataFrame(probs, columns=self.probs)
             rows[self.logodds] = log_odds(logits)
@@ -74,6 +80,13 @@ class Collector:
                 )
             self.scored += len(indices)
             self._add(rows, indices)
+
+    def _add_maps(self, qc: list[dict[str, Any]], maps: np.ndarray) -> None:
+        """``cam``, ``cam_height``, ``cam_width`` of the rows that have a thumbnail (in place)."""
+        for row, feature_map in zip(qc, maps, strict=True):
+            if row.get("thumb_image") is not None:
+                cam, _ = field_maps(self.head, feature_map)
+                row.update(cam=cam.ravel(), cam_height=cam.shape[1], cam_width=cam.shape[2])
 
     def _add(self, rows: pd.DataFrame, indices: Sequence[int]) -> None:
         self.buffer.append(rows)

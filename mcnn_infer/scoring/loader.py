@@ -21,6 +21,8 @@ from mcnn_infer.image_qc import image_qc
 from mcnn_infer.images import read_field
 from mcnn_infer.plate_normalization import PlateNormalizer
 from mcnn_infer.preprocess import preprocess_field
+from mcnn_infer.results import THUMB_QC, THUMB_REPRESENTATIVE
+from mcnn_infer.scoring.thumbnails import thumbnail_columns
 
 
 def qc_columns(raw: np.ndarray) -> dict[str, Any]:
@@ -37,11 +39,13 @@ def qc_columns(raw: np.ndarray) -> dict[str, Any]:
 
 @dataclass
 class FieldJob:
-    """One field to score: its global index, channel file paths in model channel order, its plate."""
+    """One field to score: its global index, channel file paths in model channel order, its plate,
+    and whether it is its well's representative field (it gets a thumbnail)."""
 
     index: int
     paths: list[str]
     plate: str = ""
+    thumbnail: bool = False
 
 
 @dataclass
@@ -54,7 +58,8 @@ class LoadedField:
     tensor : numpy.ndarray or None
         float32 (height, width, C) in [0, 1], None when the field was skipped.
     qc : dict
-        ``qc_*`` columns (empty when the image could not be read).
+        ``qc_*`` columns (empty when the image could not be read), and the ``thumb_*`` columns
+        (:mod:`mcnn_infer.scoring.thumbnails`) of a field that gets a thumbnail.
     reason : str
         Why the field was skipped ('' when loaded).
     """
@@ -77,7 +82,7 @@ class Batch:
     tensor : numpy.ndarray
         float32 (len(indices), height, width, C), NHWC.
     qc : list of dict
-        ``qc_*`` columns per row.
+        ``qc_*`` (and ``thumb_*``) columns per row.
     skipped : list of LoadedField
         Fields that failed to load since the previous batch.
     """
@@ -92,7 +97,9 @@ class FieldPreparer:
     """Turn channel paths into model input following the card (callable from any thread).
 
     ``normalizer`` gives each plate's normalisation (the card's own for models without
-    per-plate normalisation, which is also what happens when it is None).
+    per-plate normalisation, which is also what happens when it is None). With ``thumbnails``,
+    a job's representative field and any field image QC flags empty or saturated get a thumbnail
+    made from the preprocessed field.
     """
 
     def __init__(
@@ -100,11 +107,13 @@ class FieldPreparer:
         card: ModelCard,
         allow_bit_depth_mismatch: bool = False,
         normalizer: PlateNormalizer | None = None,
+        thumbnails: bool = False,
     ) -> None:
         self.card = card
         self.size = card.input.size
         self.normalizer = normalizer
         self.allow_bit_depth_mismatch = allow_bit_depth_mismatch
+        self.thumbnails = thumbnails
 
     def __call__(self, job: FieldJob) -> LoadedField:
         try:
@@ -117,6 +126,8 @@ class FieldPreparer:
                 self.card.normalization if self.normalizer is None else self.normalizer.for_plate(job.plate)
             )
             tensor = preprocess_field(raw, norm, self.size)
+            if self.thumbnails and (job.thumbnail or qc["qc_empty"] or qc["qc_saturated"]):
+                qc.update(thumbnail_columns(tensor, THUMB_REPRESENTATIVE if job.thumbnail else THUMB_QC))
         except HcsError as exc:
             return LoadedField(job.index, None, {}, " ".join(str(exc).split()), exc)
         return LoadedField(job.index, tensor, qc)

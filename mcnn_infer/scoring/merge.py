@@ -19,6 +19,7 @@ from mcnn_infer.results import (
     FIELDS,
     KEYS,
     RUN_FILE,
+    THUMBNAILS_FILE,
     WELLS,
     canonical_order,
     read_run,
@@ -26,6 +27,7 @@ from mcnn_infer.results import (
 )
 from mcnn_infer.scoring.assemble import finish_fields, treatment_frame, write_outputs
 from mcnn_infer.scoring.options import ScoreOptions
+from mcnn_infer.scoring.thumbnails import finish_thumbnails
 
 SHARD_RUN = "a finished `hcs score --shard i/n` run; re-run that shard to finish it"
 
@@ -116,6 +118,12 @@ def merge_results(
     if all((f / EMBEDDINGS_FILE).is_file() for f in folders) and first["options"].get("embeddings"):
         emb = pd.concat([pd.read_parquet(f / EMBEDDINGS_FILE) for f in folders], ignore_index=True)
         embeddings = canonical_order(emb.assign(reason="")).drop(columns="reason")
+    thumbnails = None
+    present = [f / THUMBNAILS_FILE for f in folders if (f / THUMBNAILS_FILE).is_file()]
+    if present:
+        # each shard kept its own wells' thumbnails (wells are never split): concatenate, canonical order
+        thumbs = pd.concat([pd.read_parquet(p) for p in present], ignore_index=True)
+        thumbnails = finish_thumbnails(canonical_order(thumbs.assign(reason="")).drop(columns="reason"))
     run_info = {
         **{k: v for k, v in first.items() if k not in ("counts", "shard", "fingerprint", "engine", "cpu")},
         "merged_from": [
@@ -131,5 +139,5 @@ def merge_results(
         ],
         "shard": {"index": 0, "count": 1, "source": "merge", "merged_shards": sorted(indices), "of": n},
     }
-    counts = write_outputs(Path(out_dir), fields, class_names, treatments, embeddings, run_info)
+    counts = write_outputs(Path(out_dir), fields, class_names, treatments, embeddings, run_info, thumbnails)
     return {**counts, "shards": len(folders)}

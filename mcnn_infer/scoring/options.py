@@ -38,6 +38,9 @@ class ScoreOptions:
         ``skip`` records a bad field with its reason; ``fail`` stops the run naming the file.
     embeddings : bool
         Also write ``embeddings.parquet``.
+    thumbnails : bool
+        Also write ``thumbnails.parquet`` (each well's first field and image-QC-flagged fields as
+        small colour composites, with class activation maps when the model exports them).
     metadata : list of str
         BBBC021 image CSVs or plate maps (``read_treatments``).
     positive : list of str
@@ -63,6 +66,7 @@ class ScoreOptions:
     threads: int | None = None
     on_error: str = "skip"
     embeddings: bool = False
+    thumbnails: bool = True
     metadata: list[str] = field(default_factory=list)
     positive: list[str] = field(default_factory=list)
     channel_map: dict[str, str] = field(default_factory=dict)
@@ -114,6 +118,8 @@ class ScoreOptions:
             "channel_map": dict(sorted(self.channel_map.items())),
             # only when given: fingerprints of runs without --pattern stay as they were
             **({"pattern": self.pattern} if self.pattern is not None else {}),
+            # only when off: fingerprints of runs made before thumbnails existed stay as they were
+            **({"thumbnails": False} if not self.thumbnails else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:

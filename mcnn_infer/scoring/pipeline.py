@@ -14,6 +14,7 @@ import pandas as pd
 from rich.console import Console
 
 from mcnn_infer import __version__
+from mcnn_infer.activation import load_head
 from mcnn_infer.card import ModelCard, load_card
 from mcnn_infer.cpu import cpu_report
 from mcnn_infer.errors import ConfigError
@@ -38,6 +39,7 @@ from mcnn_infer.scoring.plate_checks import field_table, scan_plates
 from mcnn_infer.scoring.progress import plate_progress, summary_table
 from mcnn_infer.scoring.shard import Shard, shard_mask
 from mcnn_infer.scoring.store import PartStore, digest
+from mcnn_infer.scoring.thumbnails import representative_indices, split_thumbnails, thumbnails_table
 
 #: Packages whose versions run.json records.
 SCORING_PACKAGES = ("numpy", "pandas", "pyarrow", "openvino", "onnxruntime", "opencv", "tifffile")
@@ -304,11 +306,22 @@ def run_inference(run: ScoringRun, console: Console | None = None) -> tuple[Coll
                 tasks[plate] = progress.add_task(
                     str(plate), total=len(group), completed=int(group["_index"].isin(done).sum())
                 )
-        collector = Collector(
-            run.store, run.card.class_names, options.embeddings, options, plate_of.to_numpy(), progress, tasks
+        head = (
+            load_head(run.card, run.model_path) if options.thumbnails and engine.feature_map_output else None
         )
+        collector = Collector(
+            run.store,
+            run.card.class_names,
+            options.embeddings,
+            options,
+            plate_of.to_numpy(),
+            progress,
+            tasks,
+            head,
+        )
+        chosen = representative_indices(fields) if options.thumbnails else set()
         jobs = (
-            FieldJob(int(i), list(p), str(plate))
+            FieldJob(int(i), list(p), str(plate), int(i) in chosen)
             for i, plate, *p in run.todo[["_index", "plate", *path_columns(run.channels)]].itertuples(
                 index=False
             )
@@ -316,7 +329,7 @@ def run_inference(run: ScoringRun, console: Console | None = None) -> tuple[Coll
         try:
             for batch in iter_batches(
                 jobs,
-                FieldPreparer(run.card, options.allow_bit_depth_mismatch, run.normalizer),
+                FieldPreparer(run.card, options.allow_bit_depth_mismatch, run.normalizer, options.thumbnails),
                 engine.batch_size,
                 engine.input_shape,
                 run.workers,
@@ -339,8 +352,10 @@ def finish_run(
 ) -> ScoreSummary:
     """Assemble the parts into the final tables, write them and ``run.json``; summarise the run."""
     card, engine, fields, options = run.card, run.engine, run.fields, run.options
-    table = combine(fields, run.store.read_all(), run.problems)
+    stored, thumbs = split_thumbnails(run.store.read_all())
+    table = combine(fields, stored, run.problems)
     table = finish_fields(table, run.channels, card.class_names)
+    thumbnails = thumbnails_table(table, thumbs)
     table, embedding = split_embeddings(table)
     run_info = {
         "model": _model_summary(engine),
@@ -363,7 +378,7 @@ def finish_run(
         "cpu": cpu_report(),
         "software": software_versions(),
     }
-    counts = write_outputs(run.out, table, card.class_names, run.treatments, embedding, run_info)
+    counts = write_outputs(run.out, table, card.class_names, run.treatments, embedding, run_info, thumbnails)
     plates = []
     for plate, group in table.groupby("plate", sort=True):
         n_ok = int((group["status"] == OK).sum())

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from mcnn_infer.atomic import write_json, write_table
 from mcnn_infer.errors import ConfigError
-from mcnn_infer.results import EMBEDDINGS_FILE, RUN_FILE, TABLES
+from mcnn_infer.results import EMBEDDINGS_FILE, RUN_FILE, TABLES, THUMBNAILS_FILE
 
 PARTS_DIR = ".parts"
 FINGERPRINT_FILE = "fingerprint.json"
@@ -79,7 +79,7 @@ class PartStore:
         for name in TABLES:
             for suffix in (".parquet", ".csv"):
                 (self.out_dir / f"{name}{suffix}").unlink(missing_ok=True)
-        for name in (EMBEDDINGS_FILE, RUN_FILE):
+        for name in (EMBEDDINGS_FILE, THUMBNAILS_FILE, RUN_FILE):
             (self.out_dir / name).unlink(missing_ok=True)
 
     def part_files(self) -> list[Path]:

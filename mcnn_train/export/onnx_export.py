@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcnn_infer.activation import FEATURE_MAP
 from mcnn_infer.formats import FORMATS
 from mcnn_train.export.context import MIN_OPSET, ExportContext
 from mcnn_train.export.embedded import ONNX_CARD_KEY
@@ -50,7 +51,7 @@ def export_onnx(ctx: ExportContext) -> dict[str, Any]:
 
 def _check_names(proto) -> None:
     inputs = [v.name for v in proto.graph.input]
-    outputs = sorted(v.name for v in proto.graph.output)
+    outputs = sorted(v.name for v in proto.graph.output if v.name != FEATURE_MAP)
     if inputs != [INPUT_NAME] or outputs != sorted(OUTPUT_NAMES):
         raise ExportError(
             f"tf2onnx produced inputs {inputs} and outputs {outputs} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mcnn_infer.activation import FEATURE_MAP
 from mcnn_infer.formats import FORMATS
 from mcnn_train.export.context import ExportContext
 from mcnn_train.export.embedded import OPENVINO_CARD_PATH
@@ -33,7 +34,10 @@ def save_ir(model, ctx: ExportContext, name: str, compress_to_fp16: bool) -> dic
     return {
         "converter": f"openvino {ov.__version__}",
         "inputs": {INPUT_NAME: _shape(model.input(INPUT_NAME))},
-        "outputs": {name_: _shape(model.output(name_)) for name_ in OUTPUT_NAMES},
+        "outputs": {
+            name_: _shape(model.output(name_))
+            for name_ in (*OUTPUT_NAMES, *([FEATURE_MAP] if FEATURE_MAP in ctx.card.outputs else []))
+        },
     }
 
 

@@ -37,6 +37,7 @@ from mcnn_train.export.context import (
 from mcnn_train.export.embedded import embedded_card_json
 from mcnn_train.export.errors import ExportError
 from mcnn_train.export.exporters import exporters
+from mcnn_train.export.feature_map import add_feature_map
 from mcnn_train.export.parity import DEFAULT_FIELDS, check_parity
 from mcnn_train.export.run_folder import open_run
 from mcnn_train.export.tf_model import TFModel
@@ -158,6 +159,7 @@ def export_run(
             opset=int(opset),
             plate_fields=fields,
         )
+        _step(console, "activation maps: feature_map output, dense head", lambda: add_feature_map(ctx))
         if calibrate is not None:
             ctx.int8 = Int8Options(Path(calibrate), calibration_fields, holdout_fields, float(min_agreement))
         writers = exporters()

@@ -66,14 +66,22 @@ class TFModel:
             )
         self.input_shape = expected
         self.output_shapes = {name: outputs[name].shape.as_list() for name in OUTPUT_NAMES}
+        #: The Keras model with the third output ``feature_map`` (set by
+        #: :func:`mcnn_train.export.feature_map.add_feature_map`); the formats are converted from it.
+        self.feature_model = None
 
     def serving_function(self):
-        """A ``tf.function`` ``image [None, H, W, C] -> {'logits', 'embedding'}`` with a dynamic batch."""
+        """A ``tf.function`` ``image [None, H, W, C] -> {'logits', 'embedding'}`` with a dynamic batch
+        (and ``feature_map`` when :attr:`feature_model` is set)."""
         tf = self._tf
         signature = self.signature
+        feature_model = self.feature_model
 
         @tf.function(input_signature=[tf.TensorSpec([None, *self.input_shape], tf.float32, name=INPUT_NAME)])
         def serve(image):
+            if feature_model is not None:
+                logits, embedding, feature_map = feature_model(image, training=False)
+                return {"logits": logits, "embedding": embedding, "feature_map": feature_map}
             out = signature(image=image)
             return {name: out[name] for name in OUTPUT_NAMES}
 

@@ -27,10 +27,15 @@ def build_tiled_model(
 ) -> tf.keras.Model:
     """Wrap a tile model (outputs ``[logits, embedding]``) into a whole-field model.
 
+    A tile model with a third output, its feature map ``(N, h, w, F)`` (the export's, see
+    :mod:`mcnn_train.export.feature_map`), gives a third output ``feature_map`` ``(N, T, h, w, F)``:
+    the tiles' maps stacked in the order of :func:`mcnn_infer.preprocess.tile_offsets`.
+
     Parameters
     ----------
     tile_model : tf.keras.Model
-        Input float32 ``(N, th, tw, C)``; outputs ``[logits (N, K), embedding (N, E)]``.
+        Input float32 ``(N, th, tw, C)``; outputs ``[logits (N, K), embedding (N, E)]`` (and optionally
+        the feature map).
     field_size : (int, int)
         Field (height, width) in pixels (the scorer's input size).
     name : str, optional
@@ -46,14 +51,23 @@ def build_tiled_model(
     height, width = int(field_size[0]), int(field_size[1])
     offsets = tile_offsets((height, width), (tile_h, tile_w))
     image = tf.keras.Input(shape=(height, width, channels), dtype="float32", name="image")
-    logits, embeddings = [], []
+    logits, embeddings, maps = [], [], []
     for k, (y, x) in enumerate(offsets):
         crop = ((y, height - y - tile_h), (x, width - x - tile_w))
         tile = image if len(offsets) == 1 else tf.keras.layers.Cropping2D(crop, name=f"tile{k}")(image)
-        tile_logits, tile_embedding = tile_model(tile)
+        tile_logits, tile_embedding, *tile_map = tile_model(tile)
         logits.append(tile_logits)
         embeddings.append(tile_embedding)
+        if tile_map:
+            maps.append(
+                tf.keras.layers.Reshape((1, *tile_map[0].shape[1:]), name=f"tile{k}_map")(tile_map[0])
+            )
     if len(offsets) > 1:
         logits = [tf.keras.layers.Average(name="logits", dtype="float32")(logits)]
         embeddings = [tf.keras.layers.Average(name="embedding", dtype="float32")(embeddings)]
-    return tf.keras.Model(image, [logits[0], embeddings[0]], name=name or f"{tile_model.name}_tiled")
+    outputs = [logits[0], embeddings[0]]
+    if maps:
+        outputs.append(
+            maps[0] if len(maps) == 1 else tf.keras.layers.Concatenate(axis=1, name="feature_map")(maps)
+        )
+    return tf.keras.Model(image, outputs, name=name or f"{tile_model.name}_tiled")

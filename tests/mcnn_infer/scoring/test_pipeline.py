@@ -33,6 +33,8 @@ def _assert_same(a: Path, b: Path, names=TABLES) -> None:
     for name in names:
         pd.testing.assert_frame_equal(_read(a, name), _read(b, name), check_exact=True)
         assert (a / f"{name}.csv").read_bytes() == (b / f"{name}.csv").read_bytes()
+    # the thumbnails too: resumed and merged runs keep the same fields' composites
+    pd.testing.assert_frame_equal(_read(a, "thumbnails"), _read(b, "thumbnails"), check_exact=True)
 
 
 def test_scores_match_the_model_and_aggregate(tiny_model, plate_24, tmp_path):

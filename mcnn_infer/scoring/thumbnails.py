@@ -1,0 +1,157 @@
+"""Thumbnails made while scoring: small colour composites of the fields the report shows.
+
+A thumbnail is made from the field the scorer already decoded, normalised (the plate's own
+low/high: :mod:`mcnn_infer.plate_normalization`) and resized to the model input, so it costs one
+small OpenCV area resize and one WebP encoding per chosen field, in the loader thread. The chosen
+fields are each well's first field (``representative``: the report picks controls, dose strips and
+confident calls among them) and the fields image QC flags empty or saturated while loading
+(``qc_flag``, at most :data:`MAX_QC_THUMBNAILS` per plate are kept), so a plate holds at most
+``wells + MAX_QC_THUMBNAILS`` thumbnails of at most ``LONG_SIDE`` pixels.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from mcnn_infer.errors import ConfigError
+from mcnn_infer.results import KEYS, THUMB_QC, THUMBNAIL_COLUMNS
+
+#: Long side of a thumbnail (pixels).
+LONG_SIDE = 256
+#: Encoding (OpenCV extension) and its quality (0-100).
+FORMAT, QUALITY = "webp", 80
+#: Thumbnails of QC-flagged fields kept per plate (in canonical field order).
+MAX_QC_THUMBNAILS = 48
+#: Colour (R, G, B in [0, 1]) of the model's channels in order: blue, green, red, then magenta,
+#: yellow, cyan (BBBC021: DAPI blue, tubulin green, actin red). Colours add up, clipped at 1.
+PALETTE = np.array(
+    [[0.0, 0.35, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0], [0.0, 1.0, 1.0]],
+    dtype=np.float32,
+)
+
+
+def thumbnail_size(height: int, width: int, long_side: int = LONG_SIDE) -> tuple[int, int]:
+    """(height, width) of the thumbnail of a (height, width) field: long side ``long_side``, never enlarged."""
+    scale = min(1.0, long_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def composite(tensor: np.ndarray, long_side: int = LONG_SIDE) -> np.ndarray:
+    """Colour composite of a preprocessed field.
+
+    Parameters
+    ----------
+    tensor : numpy.ndarray
+        float32 (H, W, C) in [0, 1] (the model input: area-resized, normalised with the plate's
+        low/high); at most ``len(PALETTE)`` channels.
+    long_side : int
+        Long side of the result in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 (h, w, 3) RGB.
+    """
+    if tensor.ndim != 3 or not 1 <= tensor.shape[2] <= len(PALETTE):
+        raise ConfigError(
+            f"thumbnail of a field of shape {tensor.shape}: expected (H, W, C) with 1..{len(PALETTE)} channels"
+        )
+    h, w = thumbnail_size(tensor.shape[0], tensor.shape[1], long_side)
+    small = tensor
+    if (h, w) != tensor.shape[:2]:
+        # per channel: cv2.resize takes at most 4 channels; never BLAS in a loader thread
+        small = np.stack(
+            [
+                cv2.resize(tensor[..., c], (w, h), interpolation=cv2.INTER_AREA)
+                for c in range(tensor.shape[2])
+            ],
+            axis=-1,
+        )
+    rgb = np.zeros((h, w, 3), dtype=np.float32)
+    for c in range(small.shape[2]):
+        rgb += small[..., c, None] * PALETTE[c]
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def encode(rgb: np.ndarray) -> bytes:
+    """WebP bytes of a uint8 (h, w, 3) RGB image."""
+    ok, buf = cv2.imencode(
+        f".{FORMAT}", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_WEBP_QUALITY, QUALITY]
+    )
+    if not ok:
+        raise ConfigError(f"OpenCV could not encode a {rgb.shape} thumbnail as {FORMAT}")
+    return buf.tobytes()
+
+
+def thumbnail_columns(tensor: np.ndarray, why: str) -> dict[str, object]:
+    """The thumbnail columns of a result part for one preprocessed (H, W, C) field (``cam`` comes later)."""
+    rgb = composite(tensor)
+    return {
+        "thumb_image": encode(rgb),
+        "thumb_format": FORMAT,
+        "thumb_width": int(rgb.shape[1]),
+        "thumb_height": int(rgb.shape[0]),
+        "thumb_why": why,
+    }
+
+
+def representative_indices(fields: pd.DataFrame) -> set[int]:
+    """``_index`` of each well's first field (lowest site, time point, plane): the fields that get thumbnails.
+
+    Chosen from the whole field table, so every shard and every resumed run chooses the same fields
+    (a well is never split across shards).
+    """
+    if fields.empty:
+        return set()
+    first = fields.sort_values(["plate", "well", "site", "timepoint", "plane", "_index"]).drop_duplicates(
+        ["plate", "well"]
+    )
+    return {int(i) for i in first["_index"]}
+
+
+def split_thumbnails(stored: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(stored rows without the thumbnail columns, ``_index`` + thumbnail columns of the rows that have one)."""
+    present = [c for c in THUMBNAIL_COLUMNS if c in stored.columns]
+    if "thumb_image" not in present:
+        return stored, pd.DataFrame({"_index": pd.Series(dtype="int64")})
+    has = stored["thumb_image"].notna()
+    thumbs = stored.loc[has, ["_index", *present]].reset_index(drop=True)
+    return stored.drop(columns=present), thumbs
+
+
+def thumbnails_table(fields: pd.DataFrame, thumbs: pd.DataFrame) -> pd.DataFrame | None:
+    """The ``thumbnails.parquet`` table: keys of each field (from the finished field table, which keeps
+    ``_index``) and its thumbnail columns, in field order; QC-flagged extras capped per plate.
+
+    Returns None when no field has a thumbnail.
+    """
+    if thumbs.empty:
+        return None
+    table = fields[["_index", *KEYS]].merge(thumbs, on="_index", how="inner", validate="one_to_one")
+    for column in THUMBNAIL_COLUMNS:
+        if column not in table:
+            table[column] = None
+    extra = table["thumb_why"] == THUMB_QC
+    rank = extra.astype(int).groupby(table["plate"]).cumsum()
+    table = table[~extra | (rank <= MAX_QC_THUMBNAILS)]
+    return finish_thumbnails(table.drop(columns="_index"))
+
+
+def finish_thumbnails(table: pd.DataFrame) -> pd.DataFrame:
+    """Column order and types of ``thumbnails.parquet`` (``KEYS``, then :data:`THUMBNAIL_COLUMNS`)."""
+    table = table[[*KEYS, *THUMBNAIL_COLUMNS]].reset_index(drop=True).copy()
+    for column in ("thumb_width", "thumb_height"):
+        table[column] = table[column].astype(np.int32)
+    for column in ("cam_height", "cam_width"):
+        table[column] = pd.array(table[column], dtype="Int32")
+    table["cam"] = [_cam_or_none(c) for c in table["cam"]]
+    table["thumb_why"] = table["thumb_why"].astype(str)
+    return table
+
+
+def _cam_or_none(value: object) -> np.ndarray | None:
+    if value is None or (np.isscalar(value) and pd.isna(value)):
+        return None
+    return np.asarray(value, dtype=np.float32)

@@ -1,0 +1,111 @@
+"""Thumbnails made while scoring: composites, which fields, the table in the results folder."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from mcnn_infer.card import load_card
+from mcnn_infer.errors import ConfigError
+from mcnn_infer.images import read_field
+from mcnn_infer.preprocess import preprocess_field
+from mcnn_infer.results import KEYS, THUMBNAIL_COLUMNS, THUMBNAILS_FILE
+from mcnn_infer.scoring.options import ScoreOptions
+from mcnn_infer.scoring.pipeline import score_plates
+from mcnn_infer.scoring.thumbnails import (
+    LONG_SIDE,
+    MAX_QC_THUMBNAILS,
+    composite,
+    encode,
+    representative_indices,
+    thumbnail_size,
+    thumbnails_table,
+)
+
+
+def test_composite_maps_channels_to_colours_and_keeps_the_aspect():
+    field = np.zeros((512, 640, 3), np.float32)
+    field[..., 0] = 1.0  # channel 1 only: blue
+    rgb = composite(field)
+    assert rgb.shape == (205, 256, 3) and rgb.dtype == np.uint8
+    assert rgb[..., 2].min() == 255 and rgb[..., 1].max() < 100 and rgb[..., 0].max() == 0
+    field[..., 1] = 0.5  # plus half green
+    assert composite(field)[0, 0].tolist() == [0, 217, 255]
+    assert thumbnail_size(64, 80) == (64, 80)  # never enlarged
+    assert thumbnail_size(1024, 1280) == (205, LONG_SIDE)
+    decoded = cv2.imdecode(np.frombuffer(encode(rgb), np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape == rgb.shape and abs(int(decoded[..., 0].mean()) - 255) < 8  # BGR: blue first
+    with pytest.raises(ConfigError, match="expected \\(H, W, C\\) with 1..6 channels"):
+        composite(np.zeros((8, 8, 7), np.float32))
+
+
+def test_representative_is_each_wells_first_field():
+    fields = pd.DataFrame(
+        {
+            "plate": ["P1", "P1", "P1", "P2"],
+            "well": ["B02", "B02", "B03", "B02"],
+            "site": [2, 1, 3, 1],
+            "timepoint": 1,
+            "plane": 1,
+            "_index": [10, 11, 12, 13],
+        }
+    )
+    assert representative_indices(fields) == {11, 12, 13}
+
+
+def test_qc_flagged_thumbnails_are_capped_per_plate():
+    n = MAX_QC_THUMBNAILS + 5
+    fields = pd.DataFrame(
+        {
+            "_index": range(n + 1),
+            "plate": "P1",
+            "well": "B02",
+            "site": range(1, n + 2),
+            "timepoint": 1,
+            "plane": 1,
+        }
+    )
+    thumbs = pd.DataFrame(
+        {
+            "_index": range(n + 1),
+            "thumb_image": [b"x"] * (n + 1),
+            "thumb_format": "webp",
+            "thumb_width": 4,
+            "thumb_height": 3,
+            "thumb_why": ["representative"] + ["qc_flag"] * n,
+        }
+    )
+    table = thumbnails_table(fields, thumbs)
+    assert list(table.columns) == [*KEYS, *THUMBNAIL_COLUMNS]
+    assert len(table) == 1 + MAX_QC_THUMBNAILS and table["cam"].isna().all()
+
+
+def test_scoring_writes_one_thumbnail_per_well_from_the_model_input(tiny_model, tmp_path):
+    from tests.fixtures.tiny_plate import make_tiny_plate, well_names
+
+    plate = make_tiny_plate(tmp_path / "p", wells=well_names(6), sites=2)
+    out = tmp_path / "out"
+    score_plates([plate], out, tiny_model, ScoreOptions(batch_size=4))
+    thumbs = pd.read_parquet(out / THUMBNAILS_FILE)
+    reps = thumbs[thumbs["thumb_why"] == "representative"]
+    assert len(reps) == 6 and (reps["site"] == 1).all() and reps["well"].is_unique
+    fields = pd.read_parquet(out / "fields.parquet")
+    flagged = fields[(fields["qc_empty"] | fields["qc_saturated"]) & (fields["site"] > 1)]
+    extra = thumbs[thumbs["thumb_why"] == "qc_flag"]
+    assert sorted(zip(extra["well"], extra["site"], strict=True)) == sorted(
+        zip(flagged["well"], flagged["site"], strict=True)
+    )
+    assert thumbs["thumb_image"].map(len).max() < 20_000
+    fields = fields.set_index(["well", "site"])
+    first = reps.iloc[0]
+    card = load_card(tiny_model)
+    raw = read_field([fields.loc[(first["well"], 1), f"path_{c}"] for c in ("w1", "w2", "w4")])
+    expected = composite(preprocess_field(raw, card.normalization, card.input.size))
+    got = cv2.imdecode(np.frombuffer(first["thumb_image"], np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    assert got.shape == expected.shape == (64, 80, 3)
+    assert np.abs(got.astype(int) - expected).mean() < 6  # lossy WebP of the same composite
+    off = tmp_path / "off"
+    score_plates([plate], off, tiny_model, ScoreOptions(batch_size=4, thumbnails=False))
+    assert not (off / THUMBNAILS_FILE).exists()
