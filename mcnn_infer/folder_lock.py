@@ -162,3 +162,14 @@ def folder_locks(folders, command: str | None = None) -> Iterator[list[Path]]:
             seen.append(Path(folder).resolve())
             stack.enter_context(folder_lock(folder, command))
         yield seen
+
+
+def analysis_locks(results_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None):
+    """The locks of an analysis of ``results_dir`` (``hcs analyze``, ``report``, ``compare``, ``evaluate``).
+
+    The results folder is locked, so an analysis never reads a folder that ``hcs score`` or
+    ``hcs merge`` is writing (nor writes ``analysis/`` beside another analysis), unless it is
+    read-only and the output goes elsewhere; ``out_dir`` (when given) is locked too.
+    """
+    read_only = out_dir is not None and not os.access(results_dir, os.W_OK)
+    return folder_locks([None if read_only else results_dir, out_dir])

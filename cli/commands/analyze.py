@@ -9,6 +9,7 @@ from hcs_cli.params import PROFILE_NORMALIZATION, TRANSLOCATION_SCALE
 from rich.console import Console
 
 from mcnn_infer.analysis.errors import AnalysisError
+from mcnn_infer.folder_lock import analysis_locks, folder_lock
 
 
 @click.command("analyze")
@@ -73,7 +74,8 @@ def command(
             raise AnalysisError(f"--readout translocation on {path}: --plate-map and --out are required")
         from mcnn_infer.analysis.translocation import analyze_translocation
 
-        result = analyze_translocation(path, plate_map, out_dir, score=translocation_score or "ratio")
+        with folder_lock(out_dir):
+            result = analyze_translocation(path, plate_map, out_dir, score=translocation_score or "ratio")
     else:
         if translocation_score is not None:
             raise AnalysisError(
@@ -82,13 +84,14 @@ def command(
             )
         from mcnn_infer.analysis.pipeline import analyze
 
-        result = analyze(
-            path,
-            out_dir=out_dir,
-            qc_class=qc_class,
-            response_class=response_class,
-            heatmap_class=heatmap_class,
-            truth=truth,
-            normalize=normalize,
-        )
+        with analysis_locks(path, out_dir):
+            result = analyze(
+                path,
+                out_dir=out_dir,
+                qc_class=qc_class,
+                response_class=response_class,
+                heatmap_class=heatmap_class,
+                truth=truth,
+                normalize=normalize,
+            )
     Console(stderr=True).print(f"analysis written to {result.out_dir}", markup=False)

@@ -8,6 +8,8 @@ import click
 from hcs_cli.params import TRANSLOCATION_SCALE
 from rich.console import Console
 
+from mcnn_infer.folder_lock import analysis_locks
+
 
 @click.command("compare")
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -49,15 +51,16 @@ def command(results_dir, classical_dir, plate_map, class_name, out, classical_sc
     plate on the same held-out control wells: Z', row EC50s, one dose-response plot, HTML."""
     from mcnn_infer.analysis.readout_comparison import compare_readouts, verdict_line
 
-    summary = compare_readouts(
-        results_dir,
-        classical_dir,
-        plate_map,
-        out,
-        class_name,
-        tolerance=tolerance,
-        classical_scale=classical_scale,
-    )
+    with analysis_locks(results_dir, out):
+        summary = compare_readouts(
+            results_dir,
+            classical_dir,
+            plate_map,
+            out,
+            class_name,
+            tolerance=tolerance,
+            classical_scale=classical_scale,
+        )
     console = Console(stderr=True)
     console.print(verdict_line(summary), markup=False)
     console.print(f"comparison written to {Path(summary['out_dir']) / summary['html']}", markup=False)

@@ -9,6 +9,7 @@ from hcs_cli.params import PROFILE_NORMALIZATION
 from rich.console import Console
 
 from mcnn_infer.analysis.mean_ap import NULL_SIZE, SEED
+from mcnn_infer.folder_lock import analysis_locks
 
 
 @click.command("evaluate")
@@ -38,12 +39,13 @@ def command(results_dir, normalize, null_size, seed, out_dir) -> None:
     from mcnn_infer.analysis.metrics import METRICS
     from mcnn_infer.analysis.pipeline import evaluate_results
 
-    result = evaluate_results(
-        results_dir,
-        out_dir=out_dir,
-        normalize=normalize,
-        map_settings=MapSettings(null_size=null_size, seed=seed),
-    )
+    with analysis_locks(results_dir, out_dir):
+        result = evaluate_results(
+            results_dir,
+            out_dir=out_dir,
+            normalize=normalize,
+            map_settings=MapSettings(null_size=null_size, seed=seed),
+        )
     con = Console(highlight=False, soft_wrap=True)
     norm = result["normalization"]
     con.print(

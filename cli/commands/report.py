@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from mcnn_infer.folder_lock import analysis_locks
+
 
 @click.command("report")
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -19,4 +21,6 @@ def command(results_dir, out) -> None:
     """Write the HTML report of RESULTS_DIR (runs hcs analyze first if analysis/ is missing)."""
     from mcnn_infer.report.render import write_report
 
-    Console(stderr=True).print(f"report written to {write_report(results_dir, out)}", markup=False)
+    with analysis_locks(results_dir, None if out is None else out.parent):
+        written = write_report(results_dir, out)
+    Console(stderr=True).print(f"report written to {written}", markup=False)

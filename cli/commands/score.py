@@ -8,10 +8,10 @@ import click
 from hcs_cli.params import PLATE_PATTERN
 from rich.console import Console
 
+from mcnn_infer.folder_lock import folder_lock
 from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, PRECISIONS
 from mcnn_infer.scoring.options import ON_ERROR, ScoreOptions, parse_channel_map
-from mcnn_infer.scoring.pipeline import score_plates
-from mcnn_infer.scoring.shard import resolve_shard
+from mcnn_infer.scoring.shard import resolve_shard, results_folder
 
 
 @click.command("score")
@@ -124,7 +124,12 @@ def command(
         pattern=pattern,
     )
     console = None if quiet else Console(stderr=True)
-    summary = score_plates(plate_dirs, out_dir, model_dir, options, resolve_shard(shard_text), console)
+    shard = resolve_shard(shard_text)
+    # a second writer is refused here, before the scoring stack is even imported
+    with folder_lock(results_folder(out_dir, shard)):
+        from mcnn_infer.scoring.pipeline import score_plates
+
+        summary = score_plates(plate_dirs, out_dir, model_dir, options, shard, console)
     click.echo(
         f"{summary.counts['ok']} fields scored, {summary.counts['skipped']} skipped, {summary.counts['wells']} wells "
         f"-> {summary.out_dir} ({summary.fields_per_second:.1f} fields/s this run)"

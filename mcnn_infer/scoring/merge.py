@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.folder_lock import folder_lock
 from mcnn_infer.results import (
     EMBEDDINGS_FILE,
     FIELDS,
@@ -63,6 +64,8 @@ def merge_results(
     ConfigError
         A folder is not a finished run, runs used different models or options, a shard is
         given twice or missing, or a field occurs in two shards.
+    FolderLockedError
+        Another process writes into ``out_dir``.
     """
     folders = _expand_shard_folders([Path(d) for d in shard_dirs])
     if not folders:
@@ -131,5 +134,6 @@ def merge_results(
         ],
         "shard": {"index": 0, "count": 1, "source": "merge", "merged_shards": sorted(indices), "of": n},
     }
-    counts = write_outputs(Path(out_dir), fields, class_names, treatments, embeddings, run_info)
+    with folder_lock(out_dir):
+        counts = write_outputs(Path(out_dir), fields, class_names, treatments, embeddings, run_info)
     return {**counts, "shards": len(folders)}

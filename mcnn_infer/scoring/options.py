@@ -9,7 +9,6 @@ from typing import Any
 
 from mcnn_infer.errors import ConfigError
 from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, PRECISIONS
-from mcnn_infer.plates.pattern import compile_pattern
 
 ON_ERROR = ("skip", "fail")
 DEFAULT_MODEL_NAME = "mcnn-small-synth"
@@ -74,6 +73,8 @@ class ScoreOptions:
 
     def __post_init__(self) -> None:
         if self.pattern is not None:
+            from mcnn_infer.plates.pattern import compile_pattern  # here: the plates stack imports pandas
+
             compile_pattern(self.pattern)
         if self.backend not in BACKENDS:
             raise ConfigError(
