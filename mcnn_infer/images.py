@@ -12,43 +12,37 @@ TIFFs are decoded through imagecodecs.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
 from mcnn_infer.errors import ChannelMismatchError, ImageReadError
+from mcnn_infer.image_checks import (  # re-exported: the checks every image reader shares
+    MAX_PIXELS,
+    SUPPORTED_DTYPES,
+    ImageInfo,
+    check_plane_header,
+    finish_plane,
+    reason_text,
+)
 
-#: Largest image accepted, in pixels (override with HCS_MAX_IMAGE_PIXELS). 2**27 pixels
-#: is 256 MiB at 16 bit, far above any microscope field (BBBC021: 1.3 M pixels).
-MAX_PIXELS = int(os.environ.get("HCS_MAX_IMAGE_PIXELS", 2**27))
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_PIXELS",
+    "SUPPORTED_DTYPES",
+    "ImageInfo",
+    "check_plane_header",
+    "finish_plane",
+    "image_info",
+    "read_field",
+    "read_image",
+    "reason_text",
+]
 
-SUPPORTED_DTYPES = (np.uint8, np.uint16, np.uint32, np.int16, np.float32, np.float64)
 IMAGE_SUFFIXES = (".tif", ".tiff")
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """Header facts of one image file.
-
-    Attributes
-    ----------
-    height, width : int
-        Image size in pixels.
-    dtype : str
-        Numpy dtype name of the stored pixels (``uint8``, ``uint16`` ...).
-    bit_depth : int
-        Bits per sample (8, 16, 32 or 64).
-    """
-
-    height: int
-    width: int
-    dtype: str
-    bit_depth: int
 
 
 def _open(path: str | os.PathLike[str]) -> tifffile.TiffFile:
@@ -82,48 +76,6 @@ def _check_page(path: str | os.PathLike[str], tif: tifffile.TiffFile) -> tifffil
         )
     check_plane_header(path, shape, dtype)
     return page
-
-
-def check_plane_header(source: str | os.PathLike[str], shape: tuple[int, ...], dtype) -> None:
-    """Refuse a plane before reading it: more than :data:`MAX_PIXELS` pixels or an unsupported dtype.
-
-    Parameters
-    ----------
-    source : path or str
-        The image file or OME-Zarr plane locator, named in the message.
-    shape : tuple of int
-        Declared shape; its last two entries are (height, width), the rest are singleton axes.
-    dtype : numpy dtype or None
-        Declared pixel type.
-
-    Raises
-    ------
-    ImageReadError
-        Naming ``source``, the value and the limit or the supported dtypes.
-    """
-    pixels = math.prod(shape)
-    if pixels > MAX_PIXELS:
-        raise ImageReadError(
-            f"image {source} declares {shape[-2]}x{shape[-1]} = {pixels} pixels, more than the limit of "
-            f"{MAX_PIXELS} (set HCS_MAX_IMAGE_PIXELS to raise it)"
-        )
-    if dtype is None or np.dtype(dtype).type not in SUPPORTED_DTYPES:
-        raise ImageReadError(
-            f"image {source} has pixel type {dtype} (expected one of "
-            f"{', '.join(np.dtype(t).name for t in SUPPORTED_DTYPES)})"
-        )
-
-
-def finish_plane(source: str | os.PathLike[str], data: np.ndarray) -> np.ndarray:
-    """float64 -> float32; refuse NaN or infinite values (``source`` is named in the message)."""
-    if data.dtype == np.float64:
-        data = data.astype(np.float32)
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        bad = int((~np.isfinite(data)).sum())
-        raise ImageReadError(
-            f"image {source} has {bad} NaN or infinite pixel values (expected finite intensities)"
-        )
-    return data
 
 
 def _zarr_plane_module(path: str | os.PathLike[str]):
@@ -225,9 +177,3 @@ def read_field(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
                 f"{first.shape[0]}x{first.shape[1]} {first.dtype} (expected all channels of a field alike)"
             )
     return np.stack(planes, axis=-1)
-
-
-def reason_text(exc: BaseException) -> str:
-    """An exception as one short line (at most 200 characters) for an error message."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]

@@ -32,10 +32,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mcnn_infer.errors import LayoutError, PlateError
-from mcnn_infer.images import IMAGE_SUFFIXES, SUPPORTED_DTYPES
+from mcnn_infer.image_checks import supported_dtype, supported_dtype_names
+from mcnn_infer.images import IMAGE_SUFFIXES
 from mcnn_infer.plates.base import ChannelFile
 from mcnn_infer.wells import normalize_well
 from mcnn_infer.zarr_planes import make_locator
@@ -350,10 +349,9 @@ def _field_planes(group, where: Path, name: str, plate: str, well: str, site: in
         )
     shape = tuple(int(n) for n in array.shape)
     roles = _axis_roles(multiscales[0].get("axes"), len(shape), field)
-    if np.dtype(array.dtype).type not in SUPPORTED_DTYPES:
+    if not supported_dtype(array.dtype):
         raise PlateError(
-            f"field {field / level} has pixel type {array.dtype} (expected one of "
-            f"{', '.join(np.dtype(t).name for t in SUPPORTED_DTYPES)})"
+            f"field {field / level} has pixel type {array.dtype} (expected one of {supported_dtype_names()})"
         )
     sizes = dict(zip(roles, shape, strict=True))
     channels = _channel_keys(meta.get("omero"), sizes.get("c", 1))
