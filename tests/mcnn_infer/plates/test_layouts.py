@@ -180,3 +180,23 @@ def test_a_layout_written_to_the_base_class_works(tmp_path, monkeypatch):
     scan = scan_plate(plate, layout="dots")
     assert scan.channels == ["c1", "c2"] and scan.fields["well"].tolist() == ["B02", "C03"]
     assert scan.problems.empty and scan.ignored.empty
+
+
+def test_wells_outside_every_plate_format_are_problems_never_fields(tmp_path):
+    """``Z99`` and ``A49`` in a plate folder: problem rows naming the well, the other wells scanned."""
+    import numpy as np
+    import tifffile
+
+    from mcnn_infer.plates import scan_plate
+
+    plate = tmp_path / "P1"
+    plate.mkdir()
+    for well in ("B02", "Z99", "A49"):
+        for channel in (1, 2):
+            tifffile.imwrite(plate / f"P1_{well}_s1_w{channel}.tif", np.zeros((8, 8), np.uint16))
+    scan = scan_plate(plate)
+    assert scan.fields["well"].tolist() == ["B02"]
+    problems = scan.problems.set_index("well")["problem"]
+    assert set(problems.index) == {"Z99", "A49"}
+    assert problems["Z99"].startswith("well Z99 is outside every plate format")
+    assert problems["A49"].startswith("well A49 is outside every plate format")
