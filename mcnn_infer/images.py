@@ -2,7 +2,8 @@
 
 A path may also be an OME-Zarr plane locator (``/abs/plate.zarr/B/3/0/0#t=0&c=1&z=0``):
 :func:`read_image` and :func:`image_info` hand those to :mod:`mcnn_infer.zarr_planes`, which
-reads one plane with the same checks.
+reads one plane with the same checks; or a plane stack (``zstack:max:[...]``, a projection of a
+field's z-planes chosen with ``--planes``), read plane by plane by :mod:`mcnn_infer.zstack`.
 
 Nothing is allocated before the header has been checked: the declared shape must be 2-D
 (or 2-D with singleton axes), below :data:`MAX_PIXELS`, and of a supported dtype.
@@ -90,6 +91,15 @@ def _zarr_plane_module(path: str | os.PathLike[str]):
     return zarr_planes if zarr_planes.is_plane_locator(path) else None
 
 
+def _stack_module(path: str | os.PathLike[str]):
+    """:mod:`mcnn_infer.zstack` when ``path`` is a plane stack (``zstack:max:[...]``), else None."""
+    if not (isinstance(path, str) and path.startswith("zstack:")):
+        return None
+    from mcnn_infer import zstack
+
+    return zstack
+
+
 def _plane_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     """(H, W) of a page shape such as (H, W), (1, H, W) or (H, W, 1); other shapes unchanged."""
     shape = tuple(shape)
@@ -102,6 +112,9 @@ def _plane_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def image_info(path: str | os.PathLike[str]) -> ImageInfo:
     """Read only the header of a TIFF (or the metadata of an OME-Zarr plane) and return its size and bit depth."""
+    stack = _stack_module(path)
+    if stack is not None:  # a projection of z-planes: the first plane's header (the type is kept)
+        return image_info(stack.first_plane(path))
     planes = _zarr_plane_module(path)
     if planes is not None:
         return planes.plane_info(path)
@@ -133,6 +146,9 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         Empty, truncated or non-TIFF file; more than one channel in the file; too large;
         unsupported dtype; NaN or infinite values in a float image.
     """
+    stack = _stack_module(path)
+    if stack is not None:
+        return stack.project(path, read_image)
     planes = _zarr_plane_module(path)
     if planes is not None:
         return planes.read_plane(path)

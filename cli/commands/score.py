@@ -12,6 +12,7 @@ from mcnn_infer.folder_lock import folder_lock
 from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, PRECISIONS
 from mcnn_infer.scoring.options import ON_ERROR, ScoreOptions, parse_channel_map
 from mcnn_infer.scoring.shard import resolve_shard, results_folder
+from mcnn_infer.zstack import PLANES_HELP
 
 
 @click.command("score")
@@ -73,6 +74,7 @@ from mcnn_infer.scoring.shard import resolve_shard, results_folder
 )
 @click.option("--channel-map", help="Model channel to plate channel, e.g. DAPI=w1,Tubulin=w2,Actin=w4.")
 @PLATE_PATTERN
+@click.option("--planes", metavar="max|mean|N", help=PLANES_HELP)
 @click.option(
     "--allow-bit-depth-mismatch", is_flag=True, help="Score images whose bit depth differs from the card."
 )
@@ -101,6 +103,7 @@ def command(
     threads,
     channel_map,
     pattern,
+    planes,
     allow_bit_depth_mismatch,
     overwrite,
     flush_every,
@@ -122,6 +125,7 @@ def command(
         overwrite=overwrite,
         flush_every=flush_every,
         pattern=pattern,
+        planes=planes,
     )
     console = None if quiet else Console(stderr=True)
     shard = resolve_shard(shard_text)

@@ -53,6 +53,9 @@ class ScoreOptions:
     pattern : str or None
         File-name pattern of the plate folders (``--pattern``, :mod:`mcnn_infer.plates.pattern`);
         None: the layout is detected.
+    planes : str or None
+        How fields with several z-planes are read (``--planes``, :mod:`mcnn_infer.zstack`):
+        ``max``, ``mean`` or a 1-based plane number; None refuses multi-plane plates.
     """
 
     backend: str = DEFAULT_BACKEND
@@ -70,8 +73,12 @@ class ScoreOptions:
     flush_every: int = 256
     flush_seconds: float = 10.0
     pattern: str | None = None
+    planes: str | None = None
 
     def __post_init__(self) -> None:
+        from mcnn_infer.zstack import parse_planes
+
+        self.planes = parse_planes(self.planes)
         if self.pattern is not None:
             from mcnn_infer.plates.pattern import compile_pattern  # here: the plates stack imports pandas
 
@@ -115,6 +122,7 @@ class ScoreOptions:
             "channel_map": dict(sorted(self.channel_map.items())),
             # only when given: fingerprints of runs without --pattern stay as they were
             **({"pattern": self.pattern} if self.pattern is not None else {}),
+            **({"planes": self.planes} if self.planes is not None else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,12 +11,13 @@ import numpy as np
 import pandas as pd
 
 from mcnn_infer.card import ModelCard, bit_depth_mismatch, check_channels
-from mcnn_infer.errors import ChannelMismatchError, ConfigError, PlateError
+from mcnn_infer.errors import ChannelMismatchError, ConfigError, HcsError, PlateError
 from mcnn_infer.images import image_info
 from mcnn_infer.plates import PlateScan, require_same_channels, scan_plate
 from mcnn_infer.results import KEYS, path_columns
 from mcnn_infer.scoring.assemble import problem_rows
 from mcnn_infer.scoring.options import ScoreOptions
+from mcnn_infer.zstack import choose_planes
 
 
 def plate_channels_for(card: ModelCard, channel_map: dict[str, str]) -> list[str] | None:
@@ -43,18 +45,38 @@ def plate_channels_for(card: ModelCard, channel_map: dict[str, str]) -> list[str
     return out
 
 
+#: Fields whose headers decide a plate's bit depth (the first ones that can be read).
+BIT_DEPTH_SAMPLE = 5
+
+
 def check_bit_depth(card: ModelCard, scan: PlateScan, allow: bool) -> None:
-    """Compare the first field's bit depth with the card's.
+    """Compare the plate's bit depth with the card's, from the headers of its first readable fields.
+
+    A field whose header cannot be read (or lies: 10^12 pixels, an odd dtype) does not decide for
+    the plate: it is skipped with its reason when scored. The plate is refused only when every
+    sampled field (up to :data:`BIT_DEPTH_SAMPLE` readable ones) differs from the card.
 
     Raises
     ------
     PlateError
-        Naming the file, its bit depth and the model's, unless ``allow``.
+        Naming the first sampled file, its bit depth and the model's, unless ``allow``.
     """
-    first = scan.fields.iloc[0][scan.path_columns[0]]
-    mismatch = None if allow else bit_depth_mismatch(card, image_info(first).dtype, first)
-    if mismatch:
-        raise PlateError(mismatch)
+    if allow:
+        return
+    mismatches = []
+    for path in scan.fields[scan.path_columns[0]]:
+        try:
+            dtype = image_info(path).dtype
+        except HcsError:
+            continue
+        mismatch = bit_depth_mismatch(card, dtype, path)
+        if mismatch is None:
+            return
+        mismatches.append(mismatch)
+        if len(mismatches) >= BIT_DEPTH_SAMPLE:
+            break
+    if mismatches:
+        raise PlateError(mismatches[0])
 
 
 def scan_plates(
@@ -62,7 +84,10 @@ def scan_plates(
 ) -> tuple[list[PlateScan], list[str]]:
     """Scan each plate folder and check it against the model card; return scans and channels."""
     wanted = plate_channels_for(card, options.channel_map)
-    scans = [scan_plate(Path(d).resolve(), channels=wanted, pattern=options.pattern) for d in plate_dirs]
+    scans = [
+        with_planes(scan_plate(Path(d).resolve(), channels=wanted, pattern=options.pattern), options.planes)
+        for d in plate_dirs
+    ]
     channels = require_same_channels(scans)
     seen: dict[str, Path] = {}
     for scan in scans:
@@ -82,6 +107,21 @@ def scan_plates(
                 )
             seen[plate] = scan.source
     return scans, channels
+
+
+def with_planes(scan: PlateScan, planes: str | None) -> PlateScan:
+    """``scan`` with the ``--planes`` choice applied (:func:`mcnn_infer.zstack.choose_planes`).
+
+    Raises
+    ------
+    ConfigError
+        A plate with z-stacks and no choice.
+    """
+    fields, missing = choose_planes(scan.fields, scan.channels, planes, str(scan.source))
+    if fields is scan.fields:
+        return scan
+    problems = pd.concat([scan.problems, pd.DataFrame(missing, columns=scan.problems.columns)], ignore_index=True)
+    return dataclasses.replace(scan, fields=fields, problems=problems)
 
 
 def field_table(scans: Sequence[PlateScan], channels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
