@@ -29,7 +29,7 @@ def command(
     report = inspect_plates(paths, layout=layout, root=root, pattern=pattern)
     table = Table(title="Plates", header_style="bold")
     numbers = {"wells", "sites", "time points", "z-planes", "fields", "problems", "ignored"}
-    for name in ("plate", "layout", "wells", "sites", "time points", "z-planes", "fields", "channels", "image",
+    for name in ("plate", "layout", "wells", "sites", "fields", "channels", "image", "time points", "z-planes",
                  "problems", "ignored"):
         table.add_column(name, justify="right" if name in numbers else "left")
     for s in report.summaries:
@@ -39,11 +39,11 @@ def command(
             s.layout,
             str(s.wells),
             str(s.sites),
-            str(s.timepoints),
-            str(s.planes),
             str(s.fields),
             ", ".join(s.channels),
             image,
+            str(s.timepoints),
+            str(s.planes),
             str(s.problems),
             str(s.ignored),
         )

@@ -48,6 +48,9 @@ def test_plates_shows_the_planes(hcs, zstack):
     result = hcs("plates", store)
     assert result.exit_code == 0, result.stderr
     assert "z-planes" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if "ngff-plate" in line and "│" in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells[7:9] == ["1", "3"]  # time points, z-planes
     assert "ngff-plate: 3 z-planes per field" in " ".join(result.stdout.split())
 
 
