@@ -65,8 +65,13 @@ def merge_results(
         A folder is not a finished run, runs used different models or options, a shard is
         given twice or missing, or a field occurs in two shards.
     FolderLockedError
-        Another process writes into ``out_dir``.
+        Another process writes into ``out_dir`` (refused before any shard is read).
     """
+    with folder_lock(out_dir):
+        return _merge(shard_dirs, out_dir, allow_missing)
+
+
+def _merge(shard_dirs, out_dir, allow_missing: bool) -> dict[str, int]:
     folders = _expand_shard_folders([Path(d) for d in shard_dirs])
     if not folders:
         raise ConfigError("no shard results folder given (expected RESULTS_DIRs of `hcs score --shard i/n`)")
@@ -134,6 +139,5 @@ def merge_results(
         ],
         "shard": {"index": 0, "count": 1, "source": "merge", "merged_shards": sorted(indices), "of": n},
     }
-    with folder_lock(out_dir):
-        counts = write_outputs(Path(out_dir), fields, class_names, treatments, embeddings, run_info)
+    counts = write_outputs(Path(out_dir), fields, class_names, treatments, embeddings, run_info)
     return {**counts, "shards": len(folders)}

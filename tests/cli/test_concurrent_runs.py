@@ -124,3 +124,45 @@ def test_analyze_is_refused_while_a_score_writes_the_folder(hcs, model, tmp_path
     finally:
         first.kill()
         first.wait(timeout=60)
+
+
+HOLD = (
+    "import sys, time\n"
+    "from mcnn_infer.folder_lock import folder_lock\n"
+    "with folder_lock(sys.argv[1], 'holder-test'):\n"
+    "    print('locked', flush=True)\n"
+    "    time.sleep(120)\n"
+)
+
+
+@pytest.mark.parametrize("command", ["convert", "merge", "score-shard", "analyze-translocation"])
+def test_every_writer_refuses_a_held_folder(hcs, model, tmp_path, command):
+    plate = make_tiny_plate(tmp_path / "p", wells=well_names(2))
+    out = tmp_path / "out"
+    target = out / "shard-001-of-002" if command == "score-shard" else out
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(target)], stdout=subprocess.PIPE, text=True, env={**os.environ}
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = _snapshot(out)
+        if command == "convert":
+            result = hcs("convert", plate, "--to", "ome-zarr", out)
+        elif command == "merge":
+            result = hcs("merge", tmp_path, "--out", out)
+        elif command == "analyze-translocation":
+            plate_map = tmp_path / "map.csv"
+            plate_map.write_text("plate,well,compound,concentration,role,label\nP1,A01,DMSO,0,negative,\n")
+            result = hcs("analyze", plate, "--readout", "translocation", "--plate-map", plate_map, "--out", out)
+        else:  # rank 1 of 2 under mpirun writes its own shard folder
+            os.environ.update(OMPI_COMM_WORLD_RANK="1", OMPI_COMM_WORLD_SIZE="2")
+            try:
+                result = hcs("score", plate, "--model", model, "--out", out, "--quiet")
+            finally:
+                del os.environ["OMPI_COMM_WORLD_RANK"], os.environ["OMPI_COMM_WORLD_SIZE"]
+        assert result.exit_code == 2, result.stdout + result.stderr
+        assert f"pid {holder.pid}" in result.stderr and "holder-test" in result.stderr
+        assert _snapshot(out) == before
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
