@@ -74,8 +74,11 @@ def describe_holder(holder: dict | None) -> str:
 
 
 def default_command() -> str:
-    """This process's command line, as the holder's ``command``."""
-    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    """This process's command line, as the holder's ``command`` (``hcs ...`` also under ``python -m``)."""
+    name = Path(sys.argv[0]).name
+    if name in ("__main__.py", "main.py", "-c", ""):
+        name = "hcs"
+    return " ".join([name, *sys.argv[1:]])
 
 
 @contextlib.contextmanager

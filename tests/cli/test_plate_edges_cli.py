@@ -167,3 +167,48 @@ def test_zarr_field_declaring_too_many_planes_is_a_problem(tmp_path):
     scan = scan_plate(store)
     assert scan.fields["site"].tolist() == [1]
     assert "declares 2000000000 planes" in scan.problems.iloc[0]["problem"]
+
+
+def test_tiff_first_field_declaring_too_many_pixels_does_not_stop_the_plate(hcs, tmp_path):
+    import tifffile
+
+    model = make_tiny_model(tmp_path / "m")
+    plate = make_tiny_plate(tmp_path / "plates", wells=("B02", "B03", "C02"))
+    first = sorted(plate.glob("P1_B02_s1_w1*.tif"))[0]
+    with tifffile.TiffFile(first, mode="r+b") as tif:
+        tif.pages[0].tags["ImageWidth"].overwrite(1_000_000)
+        tif.pages[0].tags["ImageLength"].overwrite(1_000_000)
+    out = tmp_path / "out"
+    result = hcs("score", plate, "--model", model, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    fields = pd.read_csv(out / "fields.csv").set_index("well")
+    assert fields.loc["B02", "status"] == "skipped" and "more than the limit" in fields.loc["B02", "reason"]
+    assert fields.loc[["B03", "C02"], "status"].eq("ok").all()
+
+
+def test_tiff_zstack_through_a_pattern(hcs, tmp_path):
+    """Any layout: a TIFF z-stack named by --pattern is refused without --planes and projected with it."""
+    import tifffile
+
+    model = make_tiny_model(tmp_path / "m", channels=("w1", "w2"), size=(8, 8))
+    plate = tmp_path / "P1"
+    plate.mkdir()
+    rng = np.random.default_rng(0)
+    stacks = {}
+    for well in ("B02", "B03"):
+        for channel in (1, 2):
+            planes = rng.integers(0, 60000, size=(4, 8, 8), dtype=np.uint16)
+            stacks[(well, channel)] = planes
+            for z, plane in enumerate(planes, start=1):
+                tifffile.imwrite(plate / f"{well}_z{z}_w{channel}.tif", plane)
+    pattern = r"(?P<well>[A-P]\d{2})_z(?P<plane>\d)_(?P<channel>w\d)\.tif"
+    refused = hcs("score", plate, "--model", model, "--out", tmp_path / "o1", "--pattern", pattern, "--quiet")
+    assert refused.exit_code == 2 and "up to 4 z-planes" in refused.stderr
+    out = tmp_path / "o2"
+    args = ["--model", model, "--out", out, "--pattern", pattern, "--planes", "mean", "--quiet"]
+    result = hcs("score", plate, *args)
+    assert result.exit_code == 0, result.stderr
+    fields = pd.read_csv(out / "fields.csv")
+    assert fields["well"].tolist() == ["B02", "B03"] and (fields["status"] == "ok").all()
+    expected = np.rint(stacks[("B03", 2)].astype(np.float64).mean(axis=0)).astype(np.uint16)
+    np.testing.assert_array_equal(read_image(fields.iloc[1]["path_w2"]), expected)
