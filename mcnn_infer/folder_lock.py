@@ -172,7 +172,8 @@ def analysis_locks(results_dir: str | os.PathLike[str], out_dir: str | os.PathLi
 
     The results folder is locked, so an analysis never reads a folder that ``hcs score`` or
     ``hcs merge`` is writing (nor writes ``analysis/`` beside another analysis), unless it is
-    read-only and the output goes elsewhere; ``out_dir`` (when given) is locked too.
+    read-only to this user (then no hcs run of this user writes it either); ``out_dir`` (when
+    given) is locked too.
     """
-    read_only = out_dir is not None and not os.access(results_dir, os.W_OK)
+    read_only = not os.access(results_dir, os.W_OK)
     return folder_locks([None if read_only else results_dir, out_dir])

@@ -21,6 +21,6 @@ def command(results_dir, out) -> None:
     """Write the HTML report of RESULTS_DIR (runs hcs analyze first if analysis/ is missing)."""
     from mcnn_infer.report.render import write_report
 
-    with analysis_locks(results_dir, None if out is None else out.parent):
+    with analysis_locks(results_dir):
         written = write_report(results_dir, out)
     Console(stderr=True).print(f"report written to {written}", markup=False)
