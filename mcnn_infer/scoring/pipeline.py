@@ -35,7 +35,7 @@ from mcnn_infer.scoring.assemble import combine, finish_fields, split_embeddings
 from mcnn_infer.scoring.collector import Collector
 from mcnn_infer.scoring.loader import FieldJob, FieldPreparer, iter_batches
 from mcnn_infer.scoring.options import ScoreOptions, default_model_dir, default_workers
-from mcnn_infer.scoring.plate_checks import field_table, scan_plates
+from mcnn_infer.scoring.plate_checks import field_table, scan_plates, wells_outside_map_format
 from mcnn_infer.scoring.progress import plate_progress, summary_table
 from mcnn_infer.scoring.shard import Shard, results_folder, shard_mask
 from mcnn_infer.scoring.store import PartStore, digest
@@ -228,6 +228,8 @@ def prepare_run(
     treatments = (
         read_treatments(options.metadata, positive_compounds=options.positive) if options.metadata else None
     )
+    if treatments is not None:  # a plate map gives its plates' format: wells beyond it are problems
+        scans = [wells_outside_map_format(scan, treatments) for scan in scans]
 
     fields, problems = field_table(scans, channels)
     # fitted on the whole plate, before sharding: every shard normalises a plate identically

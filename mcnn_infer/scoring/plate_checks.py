@@ -17,6 +17,7 @@ from mcnn_infer.plates import PlateScan, require_same_channels, scan_plate
 from mcnn_infer.results import KEYS, path_columns
 from mcnn_infer.scoring.assemble import problem_rows
 from mcnn_infer.scoring.options import ScoreOptions
+from mcnn_infer.wells import outside_format_problem, plate_format
 from mcnn_infer.zstack import choose_planes
 
 
@@ -122,6 +123,42 @@ def with_planes(scan: PlateScan, planes: str | None) -> PlateScan:
         return scan
     problems = pd.concat([scan.problems, pd.DataFrame(missing, columns=scan.problems.columns)], ignore_index=True)
     return dataclasses.replace(scan, fields=fields, problems=problems)
+
+
+def wells_outside_map_format(scan: PlateScan, treatments: pd.DataFrame) -> PlateScan:
+    """``scan`` with fields in wells outside the plate format its plate map gives moved to the problems.
+
+    The format of a plate named in the plate map is the smallest of 96, 384 and 1536 wells that
+    holds the map's wells of that plate; a field in a well beyond it (``M05`` on a plate whose map
+    ends at ``H12``) is a problem row naming the well and the format, never ``ok``. Plates the
+    map does not name keep the format their own wells give (only wells outside every format fail,
+    in the scan).
+    """
+    moved, rows = pd.Series(False, index=scan.fields.index), []
+    for plate, group in scan.fields.groupby("plate", sort=True):
+        mapped = treatments.loc[treatments["plate"].astype(str) == str(plate), "well"].astype(str)
+        size = plate_format(mapped.tolist()) if len(mapped) else None
+        if size is None:
+            continue
+        for well, fields in group.groupby("well", sort=True):
+            problem = outside_format_problem(str(well), size)
+            if problem is None:
+                continue
+            moved[fields.index] = True
+            for row in fields.itertuples(index=False):
+                rows.append(
+                    {
+                        "plate": row.plate,
+                        "well": row.well,
+                        "site": row.site,
+                        "path": str(getattr(row, scan.path_columns[0])),
+                        "problem": f"{problem}, the format of plate {plate}'s wells in the plate map",
+                    }
+                )
+    if not rows:
+        return scan
+    problems = pd.concat([scan.problems, pd.DataFrame(rows, columns=scan.problems.columns)], ignore_index=True)
+    return dataclasses.replace(scan, fields=scan.fields[~moved].reset_index(drop=True), problems=problems)
 
 
 def field_table(scans: Sequence[PlateScan], channels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -212,3 +212,27 @@ def test_tiff_zstack_through_a_pattern(hcs, tmp_path):
     assert fields["well"].tolist() == ["B02", "B03"] and (fields["status"] == "ok").all()
     expected = np.rint(stacks[("B03", 2)].astype(np.float64).mean(axis=0)).astype(np.uint16)
     np.testing.assert_array_equal(read_image(fields.iloc[1]["path_w2"]), expected)
+
+
+def test_wells_beyond_the_plate_maps_format_are_skipped(hcs, tmp_path):
+    model = make_tiny_model(tmp_path / "m")
+    plate = make_tiny_plate(tmp_path / "plates", wells=("B02", "B03", "M05"))
+    plate_map = tmp_path / "map.csv"
+    plate_map.write_text(
+        "plate,well,compound,concentration,role,label\nP1,B02,DMSO,0,negative,\nP1,B03,cpd,1,treated,\n"
+        "P1,H12,cpd,2,treated,\n"
+    )
+    out = tmp_path / "out"
+    result = hcs("score", plate, "--model", model, "--out", out, "--metadata", plate_map, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    fields = pd.read_csv(out / "fields.csv").set_index("well")
+    assert fields.loc[["B02", "B03"], "status"].eq("ok").all()
+    assert fields.loc["M05", "status"] == "skipped"
+    assert fields.loc["M05", "reason"].startswith(
+        "well M05 is outside the 96-well format of this plate (rows A-H, columns 1-12), the format of plate "
+        "P1's wells in the plate map"
+    )
+    # without the plate map the wells give the format (384): M05 is scored
+    plain = tmp_path / "plain"
+    assert hcs("score", plate, "--model", model, "--out", plain, "--quiet").exit_code == 0
+    assert pd.read_csv(plain / "fields.csv")["status"].eq("ok").all()
