@@ -6,10 +6,6 @@ import re
 
 import click
 
-from mcnn_infer.analysis.potency import MAX_HILL
-from mcnn_infer.analysis.profiles import ALIASES, NORMALIZATION_CHOICES, NORMALIZATIONS
-from mcnn_infer.analysis.translocation import SCALES
-
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -29,18 +25,6 @@ class ImageSize(click.ParamType):
 
 IMAGE_SIZE = ImageSize()
 
-#: ``--normalize`` of the profiles (``hcs analyze``, ``hcs evaluate``): the choices are the analysis's.
-PROFILE_NORMALIZATION = click.option(
-    "--normalize",
-    type=click.Choice(NORMALIZATION_CHOICES),
-    default=NORMALIZATION_CHOICES[0],
-    show_default=True,
-    help="Normalisation of the per-well profiles to the plate's DMSO wells (pycytominer): "
-    + "; ".join(f"{n.name}: {n.description}" for n in NORMALIZATIONS.values())
-    + "".join(f"; {alias}: same as {name}" for alias, name in ALIASES.items())
-    + ".",
-)
-
 #: ``--pattern`` of the commands that read plate folders (``hcs plates``, ``hcs train``, ``hcs score``).
 PLATE_PATTERN = click.option(
     "--pattern",
@@ -52,17 +36,57 @@ PLATE_PATTERN = click.option(
 )
 
 
-#: The scales of the classical translocation readout (``hcs analyze --score``, ``hcs compare``).
-TRANSLOCATION_SCALE = click.Choice(list(SCALES))
+def _profile_normalization():
+    """``--normalize`` of the profiles (``hcs analyze``, ``hcs evaluate``): the choices are the analysis's."""
+    from mcnn_infer.analysis.profiles import ALIASES, NORMALIZATION_CHOICES, NORMALIZATIONS
 
-#: ``--max-hill`` of the 4PL potency fits (``hcs analyze``, ``hcs compare``).
-MAX_HILL_OPTION = click.option(
-    "--max-hill",
-    type=click.FloatRange(min=0, min_open=True),
-    default=MAX_HILL,
-    show_default=True,
-    help="Bound of the 4PL Hill slope |hill| of the EC50 fits (per log10 unit of concentration; per "
-    "dose-index step with an SBS plate map). A fit at the bound is reported as "
-    "steep (its EC50 interval then reaches the doses around the transition); that alone does not "
-    "make it untrusted.",
-)
+    return click.option(
+        "--normalize",
+        type=click.Choice(NORMALIZATION_CHOICES),
+        default=NORMALIZATION_CHOICES[0],
+        show_default=True,
+        help="Normalisation of the per-well profiles to the plate's DMSO wells (pycytominer): "
+        + "; ".join(f"{n.name}: {n.description}" for n in NORMALIZATIONS.values())
+        + "".join(f"; {alias}: same as {name}" for alias, name in ALIASES.items())
+        + ".",
+    )
+
+
+def _translocation_scale():
+    """The scales of the classical translocation readout (``hcs analyze --score``, ``hcs compare``)."""
+    from mcnn_infer.analysis.translocation import SCALES
+
+    return click.Choice(list(SCALES))
+
+
+def _max_hill_option():
+    """``--max-hill`` of the 4PL potency fits (``hcs analyze``, ``hcs compare``)."""
+    from mcnn_infer.analysis.potency import MAX_HILL
+
+    return click.option(
+        "--max-hill",
+        type=click.FloatRange(min=0, min_open=True),
+        default=MAX_HILL,
+        show_default=True,
+        help="Bound of the 4PL Hill slope |hill| of the EC50 fits (per log10 unit of concentration; per "
+        "dose-index step with an SBS plate map). A fit at the bound is reported as "
+        "steep (its EC50 interval then reaches the doses around the transition); that alone does not "
+        "make it untrusted.",
+    )
+
+
+#: Parameters built on first use (PEP 562): they import the analysis (scipy, ...), which commands
+#: such as ``hcs score`` do not need; ``hcs score`` then refuses a locked folder without that wait.
+_LAZY = {
+    "PROFILE_NORMALIZATION": _profile_normalization,
+    "TRANSLOCATION_SCALE": _translocation_scale,
+    "MAX_HILL_OPTION": _max_hill_option,
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = _LAZY[name]()
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -103,6 +103,7 @@ def score(
     threads: int | None = None,
     channel_map: str | Mapping[str, str] | None = None,
     pattern: str | None = None,
+    planes: str | None = None,
     allow_bit_depth_mismatch: bool = False,
     overwrite: bool = False,
     flush_every: int = 256,
@@ -143,6 +144,9 @@ def score(
         Model channel to plate channel, ``"DAPI=w1,Tubulin=w2"`` or ``{"DAPI": "w1", ...}``.
     pattern : str, optional
         File-name regular expression of an instrument without a layout (``--pattern``).
+    planes : str, optional
+        Z-stacks: ``max``, ``mean`` (projections) or a 1-based plane index (``--planes``); a
+        multi-plane plate without it is refused.
     allow_bit_depth_mismatch, overwrite : bool
         As the options of the same name.
     flush_every : int
@@ -177,6 +181,7 @@ def score(
         overwrite=overwrite,
         flush_every=flush_every,
         pattern=pattern,
+        planes=planes,
     )
     chosen = shard if isinstance(shard, Shard) else resolve_shard(shard, count=shard_count)
     from mcnn_infer.scoring.pipeline import score_plates

@@ -36,3 +36,7 @@ class ModelCardError(HcsError):
 
 class ConfigError(HcsError):
     """An option value that is out of range or inconsistent."""
+
+
+class HcsWarning(UserWarning):
+    """Something about the input a user should know that does not stop the command (one line in the CLI)."""

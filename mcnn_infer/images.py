@@ -2,7 +2,8 @@
 
 A path may also be an OME-Zarr plane locator (``/abs/plate.zarr/B/3/0/0#t=0&c=1&z=0``):
 :func:`read_image` and :func:`image_info` hand those to :mod:`mcnn_infer.zarr_planes`, which
-reads one plane with the same checks.
+reads one plane with the same checks; or a plane stack (``zstack:max:[...]``, a projection of a
+field's z-planes chosen with ``--planes``), read plane by plane by :mod:`mcnn_infer.zstack`.
 
 Nothing is allocated before the header has been checked: the declared shape must be 2-D
 (or 2-D with singleton axes), below :data:`MAX_PIXELS`, and of a supported dtype.
@@ -12,43 +13,37 @@ TIFFs are decoded through imagecodecs.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
 from mcnn_infer.errors import ChannelMismatchError, ImageReadError
+from mcnn_infer.image_checks import (  # re-exported: the checks every image reader shares
+    MAX_PIXELS,
+    SUPPORTED_DTYPES,
+    ImageInfo,
+    check_plane_header,
+    finish_plane,
+    reason_text,
+)
 
-#: Largest image accepted, in pixels (override with HCS_MAX_IMAGE_PIXELS). 2**27 pixels
-#: is 256 MiB at 16 bit, far above any microscope field (BBBC021: 1.3 M pixels).
-MAX_PIXELS = int(os.environ.get("HCS_MAX_IMAGE_PIXELS", 2**27))
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_PIXELS",
+    "SUPPORTED_DTYPES",
+    "ImageInfo",
+    "check_plane_header",
+    "finish_plane",
+    "image_info",
+    "read_field",
+    "read_image",
+    "reason_text",
+]
 
-SUPPORTED_DTYPES = (np.uint8, np.uint16, np.uint32, np.int16, np.float32, np.float64)
 IMAGE_SUFFIXES = (".tif", ".tiff")
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """Header facts of one image file.
-
-    Attributes
-    ----------
-    height, width : int
-        Image size in pixels.
-    dtype : str
-        Numpy dtype name of the stored pixels (``uint8``, ``uint16`` ...).
-    bit_depth : int
-        Bits per sample (8, 16, 32 or 64).
-    """
-
-    height: int
-    width: int
-    dtype: str
-    bit_depth: int
 
 
 def _open(path: str | os.PathLike[str]) -> tifffile.TiffFile:
@@ -84,48 +79,6 @@ def _check_page(path: str | os.PathLike[str], tif: tifffile.TiffFile) -> tifffil
     return page
 
 
-def check_plane_header(source: str | os.PathLike[str], shape: tuple[int, ...], dtype) -> None:
-    """Refuse a plane before reading it: more than :data:`MAX_PIXELS` pixels or an unsupported dtype.
-
-    Parameters
-    ----------
-    source : path or str
-        The image file or OME-Zarr plane locator, named in the message.
-    shape : tuple of int
-        Declared shape; its last two entries are (height, width), the rest are singleton axes.
-    dtype : numpy dtype or None
-        Declared pixel type.
-
-    Raises
-    ------
-    ImageReadError
-        Naming ``source``, the value and the limit or the supported dtypes.
-    """
-    pixels = math.prod(shape)
-    if pixels > MAX_PIXELS:
-        raise ImageReadError(
-            f"image {source} declares {shape[-2]}x{shape[-1]} = {pixels} pixels, more than the limit of "
-            f"{MAX_PIXELS} (set HCS_MAX_IMAGE_PIXELS to raise it)"
-        )
-    if dtype is None or np.dtype(dtype).type not in SUPPORTED_DTYPES:
-        raise ImageReadError(
-            f"image {source} has pixel type {dtype} (expected one of "
-            f"{', '.join(np.dtype(t).name for t in SUPPORTED_DTYPES)})"
-        )
-
-
-def finish_plane(source: str | os.PathLike[str], data: np.ndarray) -> np.ndarray:
-    """float64 -> float32; refuse NaN or infinite values (``source`` is named in the message)."""
-    if data.dtype == np.float64:
-        data = data.astype(np.float32)
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        bad = int((~np.isfinite(data)).sum())
-        raise ImageReadError(
-            f"image {source} has {bad} NaN or infinite pixel values (expected finite intensities)"
-        )
-    return data
-
-
 def _zarr_plane_module(path: str | os.PathLike[str]):
     """:mod:`mcnn_infer.zarr_planes` when ``path`` is an OME-Zarr plane locator, else None.
 
@@ -136,6 +89,15 @@ def _zarr_plane_module(path: str | os.PathLike[str]):
     from mcnn_infer import zarr_planes
 
     return zarr_planes if zarr_planes.is_plane_locator(path) else None
+
+
+def _stack_module(path: str | os.PathLike[str]):
+    """:mod:`mcnn_infer.zstack` when ``path`` is a plane stack (``zstack:max:[...]``), else None."""
+    if not (isinstance(path, str) and path.startswith("zstack:")):
+        return None
+    from mcnn_infer import zstack
+
+    return zstack
 
 
 def _plane_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -150,6 +112,9 @@ def _plane_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def image_info(path: str | os.PathLike[str]) -> ImageInfo:
     """Read only the header of a TIFF (or the metadata of an OME-Zarr plane) and return its size and bit depth."""
+    stack = _stack_module(path)
+    if stack is not None:  # a projection of z-planes: the first plane's header (the type is kept)
+        return image_info(stack.first_plane(path))
     planes = _zarr_plane_module(path)
     if planes is not None:
         return planes.plane_info(path)
@@ -181,6 +146,9 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         Empty, truncated or non-TIFF file; more than one channel in the file; too large;
         unsupported dtype; NaN or infinite values in a float image.
     """
+    stack = _stack_module(path)
+    if stack is not None:
+        return stack.project(path, read_image)
     planes = _zarr_plane_module(path)
     if planes is not None:
         return planes.read_plane(path)
@@ -225,9 +193,3 @@ def read_field(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
                 f"{first.shape[0]}x{first.shape[1]} {first.dtype} (expected all channels of a field alike)"
             )
     return np.stack(planes, axis=-1)
-
-
-def reason_text(exc: BaseException) -> str:
-    """An exception as one short line (at most 200 characters) for an error message."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mcnn_infer.errors import MetadataError, PlateError
-from mcnn_infer.wells import normalize_well
+from mcnn_infer.wells import normalize_well, outside_format_problem
 
 COLUMNS = ["plate", "well", "compound", "concentration", "replicate", "moa", "role"]
 ROLES = ("negative", "positive", "treated")
@@ -114,9 +114,13 @@ def _wells(path: Path, values: pd.Series) -> pd.Series:
     out = []
     for line, value in zip(values.index + 2, values, strict=True):
         try:
-            out.append(normalize_well(value, source=f"{path} line {line}"))
+            well = normalize_well(value, source=f"{path} line {line}")
         except PlateError as exc:
             raise MetadataError(str(exc)) from exc
+        problem = outside_format_problem(well)
+        if problem:
+            raise MetadataError(f"metadata {path} line {line}: {problem}")
+        out.append(well)
     return pd.Series(out, index=values.index, dtype=object)
 
 

@@ -76,3 +76,40 @@ def plate_shape_for(wells: list[str]) -> tuple[int, int]:
         if max_row <= rows and max_col <= cols:
             return rows, cols
     return max_row, max_col
+
+
+def plate_format(wells: list[str]) -> int | None:
+    """The smallest standard plate format (96, 384, 1536) holding every well; None if none does."""
+    rows = max((row_index(split_well(w)[0]) for w in wells), default=1)
+    cols = max((split_well(w)[1] for w in wells), default=1)
+    for size, (n_rows, n_cols) in sorted(PLATE_SHAPES.items()):
+        if rows <= n_rows and cols <= n_cols:
+            return size
+    return None
+
+
+def format_extent(size: int) -> str:
+    """``rows A-H, columns 1-12`` for a plate format."""
+    n_rows, n_cols = PLATE_SHAPES[size]
+    return f"rows A-{row_label(n_rows)}, columns 1-{n_cols}"
+
+
+def outside_format_problem(well: str, size: int | None = None) -> str | None:
+    """Why ``well`` cannot be on a plate of format ``size`` (default: on any standard plate); None if it can.
+
+    Parameters
+    ----------
+    well : str
+        A well name (``B02``).
+    size : int, optional
+        96, 384 or 1536; None checks against the largest, so only wells outside every format fail.
+    """
+    largest = max(PLATE_SHAPES)
+    if plate_format([well]) is not None and (size is None or plate_format([well]) <= size):
+        return None
+    if size is None or size == largest:
+        return (
+            f"well {well} is outside every plate format (96: {format_extent(96)}; 384: "
+            f"{format_extent(384)}; 1536: {format_extent(1536)})"
+        )
+    return f"well {well} is outside the {size}-well format of this plate ({format_extent(size)})"

@@ -15,7 +15,8 @@ string is a plane locator instead of a TIFF path::
 :func:`read_plane` reads exactly ``array[i0, i1, ..., :, :]``, so Zarr fetches only the
 chunks of that plane, never a whole field or well, with the checks of
 :func:`mcnn_infer.images.read_image` (2-D, at most ``MAX_PIXELS``, supported dtype, finite
-floats). :func:`mcnn_infer.images.read_image` and :func:`~mcnn_infer.images.image_info`
+floats), from :mod:`mcnn_infer.image_checks`, which both readers import (no import circle).
+:func:`mcnn_infer.images.read_image` and :func:`~mcnn_infer.images.image_info`
 dispatch locators here, so every reader of the field table works on OME-Zarr plates unchanged.
 """
 
@@ -29,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcnn_infer import images
 from mcnn_infer.errors import ImageReadError
+from mcnn_infer.image_checks import ImageInfo, check_plane_header, finish_plane, reason_text
 
 #: Axis roles that may be selected in a locator (all axes other than y, x).
 ROLES = ("t", "c", "z")
@@ -142,7 +143,7 @@ def _open(locator: PlaneLocator, text: str):
         array = _open_array(locator.array, _metadata_stamp(locator.array))
     except Exception as exc:
         raise ImageReadError(
-            f"plane {text}: {locator.array} is not a readable Zarr array ({images.reason_text(exc)})"
+            f"plane {text}: {locator.array} is not a readable Zarr array ({reason_text(exc)})"
         ) from exc
     shape = tuple(int(n) for n in array.shape)
     if len(shape) != len(locator.selection) + 2:
@@ -156,16 +157,16 @@ def _open(locator: PlaneLocator, text: str):
                 f"plane {text}: {role}={index} is out of range for axis {axis} of size {size} "
                 f"(array shape {shape})"
             )
-    images.check_plane_header(text, shape[-2:], array.dtype)
+    check_plane_header(text, shape[-2:], array.dtype)
     return array
 
 
-def plane_info(text: str | os.PathLike[str]) -> images.ImageInfo:
+def plane_info(text: str | os.PathLike[str]) -> ImageInfo:
     """Size and bit depth of one plane, from the array's metadata only (no pixels read)."""
     text = os.fspath(text)
     array = _open(parse_locator(text), text)
     dtype = np.dtype(array.dtype)
-    return images.ImageInfo(int(array.shape[-2]), int(array.shape[-1]), dtype.name, dtype.itemsize * 8)
+    return ImageInfo(int(array.shape[-2]), int(array.shape[-1]), dtype.name, dtype.itemsize * 8)
 
 
 def read_plane(text: str | os.PathLike[str]) -> np.ndarray:
@@ -189,9 +190,9 @@ def read_plane(text: str | os.PathLike[str]) -> np.ndarray:
     try:
         data = np.asarray(array[locator.index])
     except Exception as exc:
-        raise ImageReadError(f"plane {text} could not be read ({images.reason_text(exc)})") from exc
+        raise ImageReadError(f"plane {text} could not be read ({reason_text(exc)})") from exc
     if data.ndim != 2:
         raise ImageReadError(f"plane {text} decoded to shape {data.shape} (expected a 2-D image)")
     if not data.dtype.isnative:
         data = data.astype(data.dtype.newbyteorder("="))
-    return images.finish_plane(text, data)
+    return finish_plane(text, data)

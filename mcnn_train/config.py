@@ -10,6 +10,7 @@ from typing import Any
 
 from mcnn_infer.errors import ConfigError
 from mcnn_infer.plates.pattern import PATTERN, compile_pattern
+from mcnn_infer.zstack import parse_planes
 from mcnn_train import recipe
 from mcnn_train.models import check_input_size, get_model_spec
 from mcnn_train.recipe import NORMALIZATIONS, PRECISION_CHOICES, PRECISION_POLICIES, SCALINGS, VAL_SPLITS
@@ -111,6 +112,10 @@ class TrainConfig:
         layout ``pattern``); kept on resume.
     resume : bool
         Continue from ``out/checkpoints/last``.
+    planes : str or None
+        How fields with several z-planes are read (``--planes``, :mod:`mcnn_infer.zstack`):
+        ``max``, ``mean`` or a 1-based plane number; None refuses multi-plane plates. Kept on
+        resume; recorded in config.json and the model card (``training.config``).
     """
 
     out: Path
@@ -147,6 +152,7 @@ class TrainConfig:
     layout: str | None = None
     pattern: str | None = None
     resume: bool = False
+    planes: str | None = None
 
     def resolved(self) -> TrainConfig:
         """A validated copy with defaults filled in; raises :class:`ConfigError` on bad values."""
@@ -237,6 +243,7 @@ class TrainConfig:
             tile=tile,  # type: ignore[arg-type]
             lr_reference_batch=self.lr_reference_batch or self.batch_size,
             cache_dir=Path(self.cache_dir).absolute() if self.cache_dir else out / "cache",
+            planes=parse_planes(self.planes),
         )
 
     @property

@@ -104,6 +104,7 @@ def load_labelled_fields(
     max_fields: int | None = None,
     seed: int = 0,
     pattern: str | None = None,
+    planes: str | None = None,
 ) -> LabelledFields:
     """Scan plates, check their channels agree, join treatments and build labels.
 
@@ -121,6 +122,8 @@ def load_labelled_fields(
         Seed of that sample.
     pattern : str or None
         File-name pattern of the plates (``--pattern``); implies layout ``pattern``.
+    planes : str or None
+        How fields with several z-planes are read (``--planes``: :func:`mcnn_infer.zstack.choose_planes`).
 
     Raises
     ------
@@ -131,6 +134,7 @@ def load_labelled_fields(
     """
     from mcnn_infer.metadata import read_treatments
     from mcnn_infer.plates import scan_plate
+    from mcnn_infer.zstack import choose_planes
 
     if not plates:
         raise ConfigError("no plate folders given: expected at least one")
@@ -146,8 +150,9 @@ def load_labelled_fields(
                 f"plate {plate_dir} has channels {list(scan.channels)} but the first plate {first_plate} has "
                 f"{channels} (expected every training plate to have the same channels in the same order)"
             )
-        tables.append(scan.fields)
-        problems.append(scan.problems)
+        fields, missing = choose_planes(scan.fields, scan.channels, planes, str(plate_dir))
+        tables.append(fields)
+        problems.append(pd.concat([scan.problems, pd.DataFrame(missing, columns=scan.problems.columns)]))
     assert channels is not None
     fields = pd.concat(tables, ignore_index=True)
     problem_table = pd.concat(problems, ignore_index=True)

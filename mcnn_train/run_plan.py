@@ -157,7 +157,13 @@ def make_plan(config: TrainConfig, workers: int) -> RunPlan:
     """
     labelled = drop_unreadable(
         load_labelled_fields(
-            config.plates, config.labels, config.layout, config.max_fields, config.seed, config.pattern
+            config.plates,
+            config.labels,
+            config.layout,
+            config.max_fields,
+            config.seed,
+            config.pattern,
+            config.planes,
         )
     )
     source = f"plates {[p.name for p in config.plates][:5]}{'...' if len(config.plates) > 5 else ''}"

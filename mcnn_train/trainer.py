@@ -85,6 +85,7 @@ from mcnn_train.launcher import launch_local
 from mcnn_train.models import get_model_spec
 from mcnn_train.models.tiled import build_tiled_model
 from mcnn_train.recipe import AUTO_PRECISION, batch_split, build_optimizer_state, compile_for_run
+from mcnn_train.run_lock import run_folder_lock
 from mcnn_train.run_plan import RunPlan, make_plan
 from mcnn_train.training_precision import resolve_training_precision
 
@@ -111,15 +112,17 @@ def train(config: TrainConfig) -> Path:
     """
     config = _with_native_size(config).resolved()
     require_precision(config)
-    config = _with_data_paths(config)
-    if config.workers > 1 and not under_horovod():
-        config.out.mkdir(parents=True, exist_ok=True)
-        if not config.resume:
-            _check_fresh_out(config.out)
-        write_json(config.out / "config.json", config.to_dict())
-        launch_local(config.out / "config.json", config.workers, config.threads_per_worker)
-        return config.out
-    return run_worker(config)
+    # one writer per run folder (rank 0 under horovodrun/mpirun; local workers inherit it)
+    with run_folder_lock(config.out):
+        config = _with_data_paths(config)
+        if config.workers > 1 and not under_horovod():
+            config.out.mkdir(parents=True, exist_ok=True)
+            if not config.resume:
+                _check_fresh_out(config.out)
+            write_json(config.out / "config.json", config.to_dict())
+            launch_local(config.out / "config.json", config.workers, config.threads_per_worker)
+            return config.out
+        return run_worker(config)
 
 
 def resume(

@@ -18,10 +18,15 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m mcnn_train.worker RUN_DIR/config.json", file=sys.stderr)
         return 2
     from mcnn_train.config import TrainConfig
+    from mcnn_train.run_lock import run_folder_lock
     from mcnn_train.trainer import run_worker
 
     try:
-        run_worker(TrainConfig.load(Path(args[0])).resolved())
+        config = TrainConfig.load(Path(args[0])).resolved()
+        # rank 0 of a launcher the user started locks the run folder; workers of
+        # `hcs train --workers N` inherit the lock of the process that started them
+        with run_folder_lock(config.out):
+            run_worker(config)
     except HcsError as exc:
         print(f"hcs: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

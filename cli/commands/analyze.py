@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 from hcs_cli.params import MAX_HILL_OPTION, PROFILE_NORMALIZATION, TRANSLOCATION_SCALE
 from rich.console import Console
+
+from mcnn_infer.folder_lock import analysis_locks, folder_lock
 
 
 @click.command("analyze")
@@ -70,17 +73,23 @@ def command(
     """Analyse PATH and write tables and figures to <folder>/analysis/."""
     from mcnn_infer import api
 
-    result = api.analyze(
-        path,
-        readout=readout,
-        out=out_dir,
-        truth=truth,
-        qc_class=qc_class,
-        response_class=response_class,
-        heatmap_class=heatmap_class,
-        normalize=normalize,
-        plate_map=plate_map,
-        score=translocation_score,
-        max_hill=max_hill,
+    locks = (
+        (folder_lock(out_dir) if out_dir is not None else contextlib.nullcontext())
+        if readout == "translocation"
+        else analysis_locks(path, out_dir)
     )
+    with locks:
+        result = api.analyze(
+            path,
+            readout=readout,
+            out=out_dir,
+            truth=truth,
+            qc_class=qc_class,
+            response_class=response_class,
+            heatmap_class=heatmap_class,
+            normalize=normalize,
+            plate_map=plate_map,
+            score=translocation_score,
+            max_hill=max_hill,
+        )
     Console(stderr=True).print(f"analysis written to {result.out_dir}", markup=False)

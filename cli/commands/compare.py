@@ -8,6 +8,8 @@ import click
 from hcs_cli.params import MAX_HILL_OPTION, TRANSLOCATION_SCALE
 from rich.console import Console
 
+from mcnn_infer.folder_lock import analysis_locks
+
 
 @click.command("compare")
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -53,17 +55,18 @@ def command(
     from mcnn_infer.analysis.readout_comparison import compare_readouts, verdict_line
     from mcnn_infer.report.render import write_comparison_page
 
-    summary = compare_readouts(
-        results_dir,
-        classical_dir,
-        plate_map,
-        out,
-        class_name,
-        tolerance=tolerance,
-        classical_scale=classical_scale,
-        max_hill=max_hill,
-    )
-    page = write_comparison_page(summary["out_dir"])
+    with analysis_locks(results_dir, out):
+        summary = compare_readouts(
+            results_dir,
+            classical_dir,
+            plate_map,
+            out,
+            class_name,
+            tolerance=tolerance,
+            classical_scale=classical_scale,
+            max_hill=max_hill,
+        )
+        page = write_comparison_page(summary["out_dir"])
     console = Console(stderr=True)
     console.print(verdict_line(summary), markup=False)
     console.print(f"comparison written to {page}", markup=False)

@@ -9,6 +9,7 @@ from hcs_cli.params import PROFILE_NORMALIZATION
 from rich.console import Console
 
 from mcnn_infer.analysis.mean_ap import NULL_SIZE, SEED
+from mcnn_infer.folder_lock import analysis_locks
 
 
 @click.command("evaluate")
@@ -37,7 +38,8 @@ def command(results_dir, normalize, null_size, seed, out_dir) -> None:
     from mcnn_infer import api
     from mcnn_infer.analysis.metrics import METRICS
 
-    result = api.evaluate(results_dir, normalize=normalize, null_size=null_size, seed=seed, out=out_dir)
+    with analysis_locks(results_dir, out_dir):
+        result = api.evaluate(results_dir, normalize=normalize, null_size=null_size, seed=seed, out=out_dir)
     con = Console(highlight=False, soft_wrap=True)
     norm = result["normalization"]
     con.print(

@@ -28,10 +28,10 @@ def command(
     console = make_console()
     report = inspect_plates(paths, layout=layout, root=root, pattern=pattern)
     table = Table(title="Plates", header_style="bold")
-    for name in ("plate", "layout", "wells", "sites", "fields", "channels", "image", "problems", "ignored"):
-        table.add_column(
-            name, justify="right" if name in {"wells", "sites", "fields", "problems", "ignored"} else "left"
-        )
+    numbers = {"wells", "sites", "time points", "z-planes", "fields", "problems", "ignored"}
+    for name in ("plate", "layout", "wells", "sites", "fields", "channels", "image", "time points", "z-planes",
+                 "problems", "ignored"):
+        table.add_column(name, justify="right" if name in numbers else "left")
     for s in report.summaries:
         image = f"{s.width}x{s.height} {s.bit_depth}-bit" if s.height else "-"
         table.add_row(
@@ -42,6 +42,8 @@ def command(
             str(s.fields),
             ", ".join(s.channels),
             image,
+            str(s.timepoints),
+            str(s.planes),
             str(s.problems),
             str(s.ignored),
         )
@@ -49,6 +51,12 @@ def command(
     for s in report.summaries:
         if s.image_problem:
             console.print(f"[yellow]{s.plate}: {s.image_problem}[/]")
+        if s.planes > 1:
+            console.print(
+                f"{s.plate}: {s.planes} z-planes per field; hcs score and hcs train read them as you choose: "
+                "--planes max, --planes mean or --planes N",
+                markup=False,
+            )
     if problems and len(report.problems):
         shown = report.problems.head(20)
         console.print(f"[yellow]{len(report.problems)} problem(s):[/]")

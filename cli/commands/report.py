@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from mcnn_infer.folder_lock import analysis_locks
+
 
 @click.command("report")
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -25,5 +27,6 @@ def command(results_dir, out, images) -> None:
     """Write the HTML report of RESULTS_DIR (runs hcs analyze first if analysis/ is missing)."""
     from mcnn_infer import api
 
-    path = api.report(results_dir, out, images=images)
+    with analysis_locks(results_dir):
+        path = api.report(results_dir, out, images=images)
     Console(stderr=True).print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)", markup=False)

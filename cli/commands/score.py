@@ -8,10 +8,11 @@ import click
 from hcs_cli.params import PLATE_PATTERN
 from rich.console import Console
 
-from mcnn_infer import api
+from mcnn_infer.folder_lock import folder_lock
 from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, DEFAULT_PRECISION, PRECISIONS
 from mcnn_infer.scoring.options import ON_ERROR
-from mcnn_infer.scoring.shard import SHARD_COUNT_ENV
+from mcnn_infer.scoring.shard import SHARD_COUNT_ENV, resolve_shard, results_folder
+from mcnn_infer.zstack import PLANES_HELP
 
 
 @click.command("score")
@@ -88,6 +89,7 @@ from mcnn_infer.scoring.shard import SHARD_COUNT_ENV
 )
 @click.option("--channel-map", help="Model channel to plate channel, e.g. DAPI=w1,Tubulin=w2,Actin=w4.")
 @PLATE_PATTERN
+@click.option("--planes", metavar="max|mean|N", help=PLANES_HELP)
 @click.option(
     "--allow-bit-depth-mismatch", is_flag=True, help="Score images whose bit depth differs from the card."
 )
@@ -118,35 +120,41 @@ def command(
     threads,
     channel_map,
     pattern,
+    planes,
     allow_bit_depth_mismatch,
     overwrite,
     flush_every,
     quiet,
 ):
     """Score PLATE_DIR... with an exported model on CPU cores (OpenVINO or ONNX Runtime)."""
-    summary = api.score(
-        plate_dirs,
-        out_dir,
-        model_dir,
-        metadata=metadata,
-        positive=positive,
-        embeddings=embeddings,
-        backend=backend,
-        precision=precision,
-        shard=shard_text,
-        shard_count=shard_count,
-        on_error=on_error,
-        batch_size=batch_size,
-        workers=workers,
-        threads=threads,
-        channel_map=channel_map,
-        pattern=pattern,
-        thumbnails=thumbnails,
-        allow_bit_depth_mismatch=allow_bit_depth_mismatch,
-        overwrite=overwrite,
-        flush_every=flush_every,
-        console=None if quiet else Console(stderr=True),
-    )
+    shard = resolve_shard(shard_text, count=shard_count)
+    # a second writer is refused here, before the scoring stack is even imported
+    with folder_lock(results_folder(out_dir, shard)):
+        from mcnn_infer import api
+
+        summary = api.score(
+            plate_dirs,
+            out_dir,
+            model_dir,
+            metadata=metadata,
+            positive=positive,
+            embeddings=embeddings,
+            thumbnails=thumbnails,
+            backend=backend,
+            precision=precision,
+            shard=shard,
+            on_error=on_error,
+            batch_size=batch_size,
+            workers=workers,
+            threads=threads,
+            channel_map=channel_map,
+            pattern=pattern,
+            planes=planes,
+            allow_bit_depth_mismatch=allow_bit_depth_mismatch,
+            overwrite=overwrite,
+            flush_every=flush_every,
+            console=None if quiet else Console(stderr=True),
+        )
     click.echo(
         f"{summary.counts['ok']} fields scored, {summary.counts['skipped']} skipped, {summary.counts['wells']} wells "
         f"-> {summary.out_dir} ({summary.fields_per_second:.1f} fields/s this run)"

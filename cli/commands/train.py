@@ -13,6 +13,7 @@ from hcs_cli.params import IMAGE_SIZE, PLATE_PATTERN
 
 from mcnn_infer.errors import ConfigError
 from mcnn_infer.plates import LAYOUT_CHOICES
+from mcnn_infer.zstack import PLANES_HELP
 from mcnn_train import recipe
 from mcnn_train.models import MODELS
 
@@ -164,6 +165,7 @@ FIELD_SIZE = FieldSize()
     "--layout", type=click.Choice(LAYOUT_CHOICES), help="Force a plate layout instead of detecting it."
 )
 @PLATE_PATTERN
+@click.option("--planes", metavar="max|mean|N", help=PLANES_HELP)
 @click.option(
     "--precision",
     type=click.Choice(recipe.PRECISION_CHOICES),

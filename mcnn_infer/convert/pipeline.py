@@ -21,6 +21,7 @@ from mcnn_infer.atomic import write_table
 from mcnn_infer.convert.ngff_metadata import DEFAULT_NGFF_VERSION, NGFF_VERSIONS
 from mcnn_infer.convert.plate_writer import PlateJob, PlateOutcome, PlateWriter
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.folder_lock import folder_lock
 from mcnn_infer.plates import scan_plate
 from mcnn_infer.plates.ome_zarr import OME_ZARR
 from mcnn_infer.progress import progress_bar
@@ -106,6 +107,8 @@ def convert_plates(
         Unknown format, version or level count; ``out_dir`` is a file or a ``.zarr`` store;
         two plates share a name; an existing store that this converter did not write (or
         wrote from other input, without ``overwrite``).
+    FolderLockedError
+        Another process writes into ``out_dir`` (refused before anything is read or written).
     PlateError, LayoutError
         From scanning the inputs.
     """
@@ -120,8 +123,12 @@ def convert_plates(
         raise ConfigError(f"--levels {levels} is out of range (expected 1 to {MAX_LEVELS})")
     out = Path(os.path.abspath(out_dir))
     _check_out(out)
+    with folder_lock(out):
+        return _convert(paths, out, ngff_version, levels, layout, root, overwrite, console, pattern, start)
+
+
+def _convert(paths, out: Path, ngff_version, levels, layout, root, overwrite, console, pattern, start):
     jobs, source_problems = _jobs(paths, out, layout, root, pattern)
-    out.mkdir(parents=True, exist_ok=True)
     writer = PlateWriter(ngff_version, int(levels), overwrite)
     outcomes: list[PlateOutcome] = []
     with progress_bar("fields", console=console, enabled=console is not None) as bar:

@@ -28,14 +28,14 @@ Stores written by ``hcs convert`` carry an ``hcs`` attribute: a field it had not
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from mcnn_infer.errors import LayoutError, PlateError
-from mcnn_infer.images import IMAGE_SUFFIXES, SUPPORTED_DTYPES
+from mcnn_infer.errors import HcsWarning, LayoutError, PlateError
+from mcnn_infer.image_checks import supported_dtype, supported_dtype_names
+from mcnn_infer.images import IMAGE_SUFFIXES
 from mcnn_infer.plates.base import ChannelFile
 from mcnn_infer.wells import normalize_well
 from mcnn_infer.zarr_planes import make_locator
@@ -49,6 +49,22 @@ HCS_KEY = "hcs"
 _ZARR_FILES = (".zattrs", ".zgroup", "zarr.json")
 _ROLE_OF_TYPE = {"time": "t", "channel": "c"}
 _PRE_04_AXES = ("t", "c", "z", "y", "x")
+#: OME-NGFF versions this reader knows (0.1-0.3: no axes metadata, tczyx).
+KNOWN_VERSIONS = ("0.1", "0.2", "0.3", "0.4", "0.5")
+#: Largest number of planes (time points x channels x z-planes) one field may declare.
+MAX_FIELD_PLANES = 100_000
+
+
+class NgffVersionWarning(HcsWarning):
+    """An OME-Zarr plate declares an OME-NGFF version this reader does not know."""
+
+
+def declared_version(attrs: Mapping[str, Any], plate: Mapping[str, Any]) -> str | None:
+    """The OME-NGFF version a plate declares: ``ome.version`` (0.5+) or ``plate.version`` (0.4); None."""
+    inner = attrs.get("ome")
+    version = inner.get("version") if isinstance(inner, Mapping) else None
+    version = version if version is not None else plate.get("version")
+    return None if version is None else str(version)
 
 
 def ome_metadata(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -221,12 +237,12 @@ def _scan_store(root, meta: Mapping[str, Any], store: Path, plate: str, files, p
     marker = root.attrs.get(HCS_KEY)
     written_by_hcs = isinstance(marker, Mapping)
     unfinished = written_by_hcs and not marker.get("complete")
-    count = len(problems)
+    count, first_file = len(problems), len(files)
     wells = meta.get("wells")
+    declared: list[str] = []
     if not isinstance(wells, list) or not wells:
         problems.append(_problem(plate, "", 0, store, "plate metadata lists no wells (expected plate.wells)"))
-        return []
-    declared: list[str] = []
+        wells = []
     for entry in wells:
         path = entry.get("path") if isinstance(entry, Mapping) else None
         try:
@@ -239,6 +255,21 @@ def _scan_store(root, meta: Mapping[str, Any], store: Path, plate: str, files, p
     if unfinished:
         for row in problems[count:]:
             row["problem"] += " [hcs convert has not finished this plate: re-run the same `hcs convert`]"
+    version = declared_version(root.attrs.asdict(), meta)
+    if version is not None and version not in KNOWN_VERSIONS:
+        # a spec from the future: what fits a known version is read, the rest is a problem row
+        note = f" [the plate declares OME-NGFF version {version}, which this reader does not know]"
+        for row in problems[count:]:
+            row["problem"] += note
+        n_fields = len({(f.well, f.site) for f in files[first_file:]})
+        warnings.warn(
+            NgffVersionWarning(
+                f"OME-Zarr plate {store} declares OME-NGFF version {version!r}, which this reader does not know "
+                f"(it reads {', '.join(KNOWN_VERSIONS)}); read where its metadata fits a known version: "
+                f"{n_fields} fields read, {len(problems) - count} problems listed"
+            ),
+            stacklevel=2,
+        )
     return declared
 
 
@@ -350,12 +381,17 @@ def _field_planes(group, where: Path, name: str, plate: str, well: str, site: in
         )
     shape = tuple(int(n) for n in array.shape)
     roles = _axis_roles(multiscales[0].get("axes"), len(shape), field)
-    if np.dtype(array.dtype).type not in SUPPORTED_DTYPES:
+    if not supported_dtype(array.dtype):
         raise PlateError(
-            f"field {field / level} has pixel type {array.dtype} (expected one of "
-            f"{', '.join(np.dtype(t).name for t in SUPPORTED_DTYPES)})"
+            f"field {field / level} has pixel type {array.dtype} (expected one of {supported_dtype_names()})"
         )
     sizes = dict(zip(roles, shape, strict=True))
+    n_planes = sizes.get("t", 1) * sizes.get("c", 1) * sizes.get("z", 1)
+    if n_planes > MAX_FIELD_PLANES:
+        raise PlateError(
+            f"field {field / level} declares {n_planes} planes (shape {shape}, axes {roles}), more than the "
+            f"limit of {MAX_FIELD_PLANES} (expected time points x channels x z-planes of one field)"
+        )
     channels = _channel_keys(meta.get("omero"), sizes.get("c", 1))
     absent = _absent_planes(marker, plate, well, site, field)
     array_path = field / level

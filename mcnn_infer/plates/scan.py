@@ -24,7 +24,7 @@ from mcnn_infer.plates.manifest import EXAMPLE as MANIFEST_EXAMPLE
 from mcnn_infer.plates.manifest import is_manifest, read_manifest
 from mcnn_infer.plates.ome_zarr import OME_ZARR, looks_like_ome_zarr, read_ome_zarr
 from mcnn_infer.plates.pattern import PATTERN, PatternLayout
-from mcnn_infer.wells import row_index, split_well
+from mcnn_infer.wells import outside_format_problem, row_index, split_well
 
 # LAYOUTS: the file-name layouts by name, tried in this order by the detector (every module of
 # mcnn_infer/plates/layouts/).
@@ -245,11 +245,17 @@ def _build(
             continue
         by_field[record.field_key][record.channel].append(record.path)
     rows = []
+    misplaced = {well: outside_format_problem(well) for well in {key[1] for key in by_field}}
     for key, per_channel in by_field.items():
         plate, well, site, timepoint, plane = key
         missing = [ch for ch in channels if ch not in per_channel]
         dupes = {ch: paths for ch, paths in per_channel.items() if len(paths) > 1}
         any_path = next(iter(per_channel.values()))[0]
+        if misplaced[well]:  # Z99, A49: no plate has it, whatever the file names say
+            problems.append(
+                {"plate": plate, "well": well, "site": site, "path": str(any_path), "problem": misplaced[well]}
+            )
+            continue
         if missing:
             problems.append(
                 {

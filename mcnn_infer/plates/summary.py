@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from mcnn_infer.errors import ImageReadError
 from mcnn_infer.images import image_info
 from mcnn_infer.plates.scan import PlateScan, field_paths
+from mcnn_infer.zstack import planes_per_field
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,8 @@ class PlateSummary:
 
     ``height``/``width`` are pixels; ``bit_depth`` bits per sample (from the first field's
     headers, every channel checked); ``image_problem`` is set when those headers disagree
-    or cannot be read.
+    or cannot be read. ``planes`` is the most z-planes of one field (more than 1: ``hcs score``
+    and ``hcs train`` need ``--planes``), ``timepoints`` the most time points of one site.
     """
 
     plate: str
@@ -30,6 +32,8 @@ class PlateSummary:
     problems: int
     ignored: int
     image_problem: str | None = None
+    planes: int = 1
+    timepoints: int = 1
 
 
 def summarize(scan: PlateScan) -> list[PlateSummary]:
@@ -50,6 +54,7 @@ def summarize(scan: PlateScan) -> list[PlateSummary]:
             except ImageReadError as exc:
                 image_problem = str(exc)
         sites = int(fields.groupby("well")["site"].nunique().max()) if len(fields) else 0
+        timepoints = int(fields.groupby(["well", "site"])["timepoint"].nunique().max()) if len(fields) else 0
         out.append(
             PlateSummary(
                 plate=str(plate),
@@ -64,6 +69,8 @@ def summarize(scan: PlateScan) -> list[PlateSummary]:
                 problems=len(problems),
                 ignored=len(scan.ignored),
                 image_problem=image_problem,
+                planes=planes_per_field(fields),
+                timepoints=timepoints,
             )
         )
     return out

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.folder_lock import folder_lock
 from mcnn_infer.results import (
     EMBEDDINGS_FILE,
     FIELDS,
@@ -65,7 +66,14 @@ def merge_results(
     ConfigError
         A folder is not a finished run, runs used different models or options, a shard is
         given twice or missing, or a field occurs in two shards.
+    FolderLockedError
+        Another process writes into ``out_dir`` (refused before any shard is read).
     """
+    with folder_lock(out_dir):
+        return _merge(shard_dirs, out_dir, allow_missing)
+
+
+def _merge(shard_dirs, out_dir, allow_missing: bool) -> dict[str, int]:
     folders = _expand_shard_folders([Path(d) for d in shard_dirs])
     if not folders:
         raise ConfigError("no shard results folder given (expected RESULTS_DIRs of `hcs score --shard i/n`)")

@@ -9,7 +9,6 @@ from typing import Any
 
 from mcnn_infer.errors import ConfigError
 from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, DEFAULT_PRECISION, PRECISIONS
-from mcnn_infer.plates.pattern import compile_pattern
 
 ON_ERROR = ("skip", "fail")
 DEFAULT_MODEL_NAME = "mcnn-small-synth"
@@ -57,6 +56,9 @@ class ScoreOptions:
     pattern : str or None
         File-name pattern of the plate folders (``--pattern``, :mod:`mcnn_infer.plates.pattern`);
         None: the layout is detected.
+    planes : str or None
+        How fields with several z-planes are read (``--planes``, :mod:`mcnn_infer.zstack`):
+        ``max``, ``mean`` or a 1-based plane number; None refuses multi-plane plates.
     """
 
     backend: str = DEFAULT_BACKEND
@@ -75,9 +77,15 @@ class ScoreOptions:
     flush_every: int = 256
     flush_seconds: float = 10.0
     pattern: str | None = None
+    planes: str | None = None
 
     def __post_init__(self) -> None:
+        from mcnn_infer.zstack import parse_planes
+
+        self.planes = parse_planes(self.planes)
         if self.pattern is not None:
+            from mcnn_infer.plates.pattern import compile_pattern  # here: the plates stack imports pandas
+
             compile_pattern(self.pattern)
         if self.backend not in BACKENDS:
             raise ConfigError(
@@ -120,6 +128,7 @@ class ScoreOptions:
             **({"pattern": self.pattern} if self.pattern is not None else {}),
             # only when off: fingerprints of runs made before thumbnails existed stay as they were
             **({"thumbnails": False} if not self.thumbnails else {}),
+            **({"planes": self.planes} if self.planes is not None else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from mcnn_infer.activation import load_head
 from mcnn_infer.card import ModelCard, load_card
 from mcnn_infer.cpu import cpu_report
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.folder_lock import folder_lock
 from mcnn_infer.metadata import read_treatments
 from mcnn_infer.plate_normalization import PlateNormalizer, from_record
 from mcnn_infer.plates import PlateScan
@@ -35,9 +36,9 @@ from mcnn_infer.scoring.assemble import combine, finish_fields, split_embeddings
 from mcnn_infer.scoring.collector import Collector
 from mcnn_infer.scoring.loader import FieldJob, FieldPreparer, iter_batches
 from mcnn_infer.scoring.options import ScoreOptions, default_model_dir, default_workers
-from mcnn_infer.scoring.plate_checks import field_table, scan_plates
+from mcnn_infer.scoring.plate_checks import field_table, scan_plates, wells_outside_map_format
 from mcnn_infer.scoring.progress import plate_progress, summary_table
-from mcnn_infer.scoring.shard import Shard, shard_mask
+from mcnn_infer.scoring.shard import Shard, results_folder, shard_mask
 from mcnn_infer.scoring.store import PartStore, digest
 from mcnn_infer.scoring.thumbnails import representative_indices, split_thumbnails, thumbnails_table
 
@@ -151,13 +152,17 @@ def score_plates(
 
     Raises
     ------
+    FolderLockedError
+        Another run writes into the same results folder (refused before anything is read or written).
     HcsError
         Unreadable plates, a plate that does not fit the model card, a bad model, options that
         conflict with earlier results in ``out_dir``, or (with ``on_error='fail'``) the first bad field.
     """
-    run = prepare_run(plate_dirs, out_dir, model_dir, options or ScoreOptions(), shard or Shard(), console)
-    collector, seconds = run_inference(run, console)
-    return finish_run(run, collector, seconds, console)
+    shard = shard or Shard()
+    with folder_lock(results_folder(out_dir, shard)):
+        run = prepare_run(plate_dirs, out_dir, model_dir, options or ScoreOptions(), shard, console)
+        collector, seconds = run_inference(run, console)
+        return finish_run(run, collector, seconds, console)
 
 
 @dataclass
@@ -216,11 +221,7 @@ def prepare_run(
     console: Console | None = None,
 ) -> ScoringRun:
     """Scan and check the plates, take this shard's wells, compile the model and open the result store."""
-    out = Path(out_dir)
-    if shard.from_launcher and shard.count > 1:
-        # every rank of mpirun/horovodrun got the same --out: give each its own folder
-        # (`hcs merge RESULTS_DIR` merges the shard-* folders inside it)
-        out = out / shard.folder_name
+    out = results_folder(out_dir, shard)
     model_path = Path(model_dir) if model_dir is not None else default_model_dir()
     card = load_card(model_path)
     if not plate_dirs:
@@ -229,6 +230,8 @@ def prepare_run(
     treatments = (
         read_treatments(options.metadata, positive_compounds=options.positive) if options.metadata else None
     )
+    if treatments is not None:  # a plate map gives its plates' format: wells beyond it are problems
+        scans = [wells_outside_map_format(scan, treatments) for scan in scans]
 
     fields, problems = field_table(scans, channels)
     # fitted on the whole plate, before sharding: every shard normalises a plate identically

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,12 +11,14 @@ import numpy as np
 import pandas as pd
 
 from mcnn_infer.card import ModelCard, bit_depth_mismatch, check_channels
-from mcnn_infer.errors import ChannelMismatchError, ConfigError, PlateError
+from mcnn_infer.errors import ChannelMismatchError, ConfigError, HcsError, PlateError
 from mcnn_infer.images import image_info
 from mcnn_infer.plates import PlateScan, require_same_channels, scan_plate
 from mcnn_infer.results import KEYS, path_columns
 from mcnn_infer.scoring.assemble import problem_rows
 from mcnn_infer.scoring.options import ScoreOptions
+from mcnn_infer.wells import outside_format_problem, plate_format
+from mcnn_infer.zstack import choose_planes
 
 
 def plate_channels_for(card: ModelCard, channel_map: dict[str, str]) -> list[str] | None:
@@ -43,18 +46,38 @@ def plate_channels_for(card: ModelCard, channel_map: dict[str, str]) -> list[str
     return out
 
 
+#: Fields whose headers decide a plate's bit depth (the first ones that can be read).
+BIT_DEPTH_SAMPLE = 5
+
+
 def check_bit_depth(card: ModelCard, scan: PlateScan, allow: bool) -> None:
-    """Compare the first field's bit depth with the card's.
+    """Compare the plate's bit depth with the card's, from the headers of its first readable fields.
+
+    A field whose header cannot be read (or lies: 10^12 pixels, an odd dtype) does not decide for
+    the plate: it is skipped with its reason when scored. The plate is refused only when every
+    sampled field (up to :data:`BIT_DEPTH_SAMPLE` readable ones) differs from the card.
 
     Raises
     ------
     PlateError
-        Naming the file, its bit depth and the model's, unless ``allow``.
+        Naming the first sampled file, its bit depth and the model's, unless ``allow``.
     """
-    first = scan.fields.iloc[0][scan.path_columns[0]]
-    mismatch = None if allow else bit_depth_mismatch(card, image_info(first).dtype, first)
-    if mismatch:
-        raise PlateError(mismatch)
+    if allow:
+        return
+    mismatches = []
+    for path in scan.fields[scan.path_columns[0]]:
+        try:
+            dtype = image_info(path).dtype
+        except HcsError:
+            continue
+        mismatch = bit_depth_mismatch(card, dtype, path)
+        if mismatch is None:
+            return
+        mismatches.append(mismatch)
+        if len(mismatches) >= BIT_DEPTH_SAMPLE:
+            break
+    if mismatches:
+        raise PlateError(mismatches[0])
 
 
 def scan_plates(
@@ -62,7 +85,10 @@ def scan_plates(
 ) -> tuple[list[PlateScan], list[str]]:
     """Scan each plate folder and check it against the model card; return scans and channels."""
     wanted = plate_channels_for(card, options.channel_map)
-    scans = [scan_plate(Path(d).resolve(), channels=wanted, pattern=options.pattern) for d in plate_dirs]
+    scans = [
+        with_planes(scan_plate(Path(d).resolve(), channels=wanted, pattern=options.pattern), options.planes)
+        for d in plate_dirs
+    ]
     channels = require_same_channels(scans)
     seen: dict[str, Path] = {}
     for scan in scans:
@@ -82,6 +108,57 @@ def scan_plates(
                 )
             seen[plate] = scan.source
     return scans, channels
+
+
+def with_planes(scan: PlateScan, planes: str | None) -> PlateScan:
+    """``scan`` with the ``--planes`` choice applied (:func:`mcnn_infer.zstack.choose_planes`).
+
+    Raises
+    ------
+    ConfigError
+        A plate with z-stacks and no choice.
+    """
+    fields, missing = choose_planes(scan.fields, scan.channels, planes, str(scan.source))
+    if fields is scan.fields:
+        return scan
+    problems = pd.concat([scan.problems, pd.DataFrame(missing, columns=scan.problems.columns)], ignore_index=True)
+    return dataclasses.replace(scan, fields=fields, problems=problems)
+
+
+def wells_outside_map_format(scan: PlateScan, treatments: pd.DataFrame) -> PlateScan:
+    """``scan`` with fields in wells outside the plate format its plate map gives moved to the problems.
+
+    The format of a plate named in the plate map is the smallest of 96, 384 and 1536 wells that
+    holds the map's wells of that plate; a field in a well beyond it (``M05`` on a plate whose map
+    ends at ``H12``) is a problem row naming the well and the format, never ``ok``. Plates the
+    map does not name keep the format their own wells give (only wells outside every format fail,
+    in the scan).
+    """
+    moved, rows = pd.Series(False, index=scan.fields.index), []
+    for plate, group in scan.fields.groupby("plate", sort=True):
+        mapped = treatments.loc[treatments["plate"].astype(str) == str(plate), "well"].astype(str)
+        size = plate_format(mapped.tolist()) if len(mapped) else None
+        if size is None:
+            continue
+        for well, fields in group.groupby("well", sort=True):
+            problem = outside_format_problem(str(well), size)
+            if problem is None:
+                continue
+            moved[fields.index] = True
+            for row in fields.itertuples(index=False):
+                rows.append(
+                    {
+                        "plate": row.plate,
+                        "well": row.well,
+                        "site": row.site,
+                        "path": str(getattr(row, scan.path_columns[0])),
+                        "problem": f"{problem}, the format of plate {plate}'s wells in the plate map",
+                    }
+                )
+    if not rows:
+        return scan
+    problems = pd.concat([scan.problems, pd.DataFrame(rows, columns=scan.problems.columns)], ignore_index=True)
+    return dataclasses.replace(scan, fields=scan.fields[~moved].reset_index(drop=True), problems=problems)
 
 
 def field_table(scans: Sequence[PlateScan], channels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

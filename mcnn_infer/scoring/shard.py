@@ -23,10 +23,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import pandas as pd
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcnn_infer.errors import ConfigError
+
+if TYPE_CHECKING:  # pandas is imported when needed: `hcs score` locks its folder before that wait
+    import pandas as pd
 
 #: (rank variable, size variable), tried in order.
 RANK_ENV = (
@@ -279,6 +282,16 @@ def resolve_shard(
     return shard or Shard()
 
 
+def results_folder(out_dir: str | os.PathLike[str], shard: Shard) -> Path:
+    """The folder a scoring process writes: ``out_dir``, or its ``shard-i-of-n`` folder under a launcher."""
+    out = Path(out_dir)
+    if shard.from_launcher and shard.count > 1:
+        # every rank of mpirun/horovodrun got the same --out: give each its own folder
+        # (`hcs merge RESULTS_DIR` merges the shard-* folders inside it)
+        out = out / shard.folder_name
+    return out
+
+
 def shard_mask(table: pd.DataFrame, shard: Shard, units: list[tuple[str, str]]) -> pd.Series:
     """Rows of ``table`` (with ``plate`` and ``well``) that belong to ``shard``.
 
@@ -290,6 +303,8 @@ def shard_mask(table: pd.DataFrame, shard: Shard, units: list[tuple[str, str]]) 
     units : list of (plate, well)
         All wells of the plate set in canonical order (see :func:`mcnn_infer.results.well_units`).
     """
+    import pandas as pd
+
     owner = {unit: k % shard.count for k, unit in enumerate(units)}
     keys = zip(table["plate"].astype(str), table["well"].astype(str), strict=True)
     return pd.Series([owner[key] == shard.index for key in keys], index=table.index, dtype=bool)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from mcnn_infer import images
+from mcnn_infer import image_checks
 from mcnn_infer.errors import ChannelMismatchError, ImageReadError
 from mcnn_infer.images import image_info, read_field, read_image
 
@@ -75,7 +75,7 @@ def test_huge_declared_size_is_refused_before_allocation(tmp_path):
 
 def test_limit_is_configurable(tmp_path, monkeypatch):
     tifffile.imwrite(tmp_path / "a.tif", np.zeros((20, 20), np.uint8))
-    monkeypatch.setattr(images, "MAX_PIXELS", 100)
+    monkeypatch.setattr(image_checks, "MAX_PIXELS", 100)
     with pytest.raises(ImageReadError, match="400 pixels"):
         read_image(tmp_path / "a.tif")
 

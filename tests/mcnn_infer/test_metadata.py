@@ -77,3 +77,10 @@ def test_sites_of_a_well_collapse_to_one_row(tmp_path):
     rows.to_csv(tmp_path / "img.csv", index=False)
     table = read_treatments(tmp_path / "img.csv")
     assert len(table) == 1 and table.loc[0, "replicate"] == 2 and table.loc[0, "role"] == "treated"
+
+
+def test_plate_map_well_outside_every_format_is_refused(tmp_path):
+    path = tmp_path / "map.csv"
+    path.write_text("plate,well,compound,concentration,role,label\nP1,B02,DMSO,0,negative,\nP1,Z99,x,1,treated,\n")
+    with pytest.raises(MetadataError, match=r"line 3: well Z99 is outside every plate format"):
+        read_treatments([path])

@@ -26,3 +26,20 @@ def test_rows_and_plate_shapes():
     assert plate_shape_for(["A01", "H12"]) == (8, 12)
     assert plate_shape_for(["A01", "I01"]) == (16, 24)
     assert plate_shape_for(["AF48"]) == (32, 48)
+
+
+def test_plate_formats_and_wells_outside_them():
+    from mcnn_infer.wells import outside_format_problem, plate_format
+
+    assert plate_format(["A01", "H12"]) == 96
+    assert plate_format(["A01", "P24"]) == 384
+    assert plate_format(["AF48"]) == 1536
+    assert plate_format(["Z99"]) is None and plate_format(["A49"]) is None and plate_format(["AG01"]) is None
+    assert outside_format_problem("Z01") is None  # a 1536-well row
+    for well in ("Z99", "A49", "AG01"):
+        assert outside_format_problem(well).startswith(f"well {well} is outside every plate format")
+    assert "1536: rows A-AF, columns 1-48" in outside_format_problem("Z99")
+    assert outside_format_problem("I01", 96) == (
+        "well I01 is outside the 96-well format of this plate (rows A-H, columns 1-12)"
+    )
+    assert outside_format_problem("H12", 96) is None

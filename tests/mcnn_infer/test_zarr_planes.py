@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import zarr
 
-from mcnn_infer import images
+from mcnn_infer import image_checks
 from mcnn_infer.errors import ImageReadError
 from mcnn_infer.images import image_info, read_image
 from mcnn_infer.zarr_planes import is_plane_locator, make_locator, parse_locator
@@ -61,7 +61,7 @@ def test_bad_planes_raise_naming_the_locator(tmp_path, monkeypatch):
         read_image(make_locator(path, [("t", 0), ("c", 0)]))
     with pytest.raises(ImageReadError, match="does not exist"):
         read_image(make_locator(tmp_path / "missing", [("c", 0)]))
-    monkeypatch.setattr(images, "MAX_PIXELS", 10)
+    monkeypatch.setattr(image_checks, "MAX_PIXELS", 10)
     with pytest.raises(ImageReadError, match="more than the limit"):
         image_info(make_locator(path, [("t", 0), ("c", 0), ("z", 0)]))
     monkeypatch.undo()

@@ -192,3 +192,23 @@ def test_every_layout_module_registers_itself_in_detect_order():
     assert list(LAYOUTS) == ["metaxpress", "sbs", "harmony", "cellomics"]  # the detector's tie order
     orders = [layout.detect_order for layout in LAYOUTS.values()]
     assert orders == sorted(orders)
+
+
+def test_wells_outside_every_plate_format_are_problems_never_fields(tmp_path):
+    """``Z99`` and ``A49`` in a plate folder: problem rows naming the well, the other wells scanned."""
+    import numpy as np
+    import tifffile
+
+    from mcnn_infer.plates import scan_plate
+
+    plate = tmp_path / "P1"
+    plate.mkdir()
+    for well in ("B02", "Z99", "A49"):
+        for channel in (1, 2):
+            tifffile.imwrite(plate / f"P1_{well}_s1_w{channel}.tif", np.zeros((8, 8), np.uint16))
+    scan = scan_plate(plate)
+    assert scan.fields["well"].tolist() == ["B02"]
+    problems = scan.problems.set_index("well")["problem"]
+    assert set(problems.index) == {"Z99", "A49"}
+    assert problems["Z99"].startswith("well Z99 is outside every plate format")
+    assert problems["A49"].startswith("well A49 is outside every plate format")

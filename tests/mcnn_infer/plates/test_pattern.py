@@ -145,13 +145,14 @@ def test_pattern_conflicts_with_another_layout(tmp_path):
 def test_bad_values_become_problems_with_a_hint(tmp_path):
     folder = _write(tmp_path / "P", "B02_f0_w1.tif", "B02_f1_w1.tif", "Z99_f1_w1.tif", "B03_fx_w1.tif")
     scan = scan_plate(folder, pattern=r"(?P<well>\w+)_f(?P<site>\w+)_(?P<channel>w\d)\.tif")
-    assert scan.fields[["well", "site"]].values.tolist() == [["B02", 1], ["Z99", 1]]
+    assert scan.fields[["well", "site"]].values.tolist() == [["B02", 1]]
     problems = dict(
         zip(scan.problems["path"].map(lambda p: Path(p).name), scan.problems["problem"], strict=True)
     )
     assert "site 0 in B02_f0_w1.tif is below 1" in problems["B02_f0_w1.tif"]
     assert "(?P<site0>...)" in problems["B02_f0_w1.tif"]
     assert "site 'x' in B03_fx_w1.tif is not a number" in problems["B03_fx_w1.tif"]
+    assert problems["Z99_f1_w1.tif"].startswith("well Z99 is outside every plate format")  # (#26)
 
 
 def test_channels_are_ordered_by_number_then_name(tmp_path):
