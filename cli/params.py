@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 
@@ -33,6 +34,15 @@ PLATE_PATTERN = click.option(
     "regular expression matched with re.fullmatch against each TIFF's name, with named groups well (or "
     "row and col) and channel, optionally site (1-based) or site0 (0-based), timepoint, plane and plate "
     "(default: the folder name). E.g. '(?P<well>[A-P]\\d{2})_s(?P<site>\\d+)_(?P<channel>w\\d)\\.tif'.",
+)
+
+
+#: ``--model`` of the commands that run an exported model (``hcs score``, ``hcs watch``).
+MODEL_DIR = click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Exported model folder (default: $HCS_MODEL_DIR or models/mcnn-small-synth).",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from hcs_cli.params import PLATE_PATTERN
+from hcs_cli.params import MODEL_DIR, PLATE_PATTERN
 from rich.console import Console
 
 from mcnn_infer.folder_lock import folder_lock
@@ -24,12 +24,7 @@ from mcnn_infer.zstack import PLANES_HELP
     type=click.Path(file_okay=False, path_type=Path),
     help="RESULTS_DIR for fields/wells/treatments tables (resumed if it holds an unfinished run).",
 )
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Exported model folder (default: $HCS_MODEL_DIR or models/mcnn-small-synth).",
-)
+@MODEL_DIR
 @click.option("--backend", type=click.Choice(BACKENDS), default=DEFAULT_BACKEND, show_default=True)
 @click.option(
     "--precision",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from hcs_cli.params import PLATE_PATTERN
+from hcs_cli.params import MODEL_DIR, PLATE_PATTERN
 
 from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, DEFAULT_PRECISION, PRECISIONS
 from mcnn_infer.scoring.options import ON_ERROR
@@ -21,12 +21,7 @@ from mcnn_infer.watch.watcher import DEFAULT_POLL, DEFAULT_QUIET, WatchSettings,
     type=click.Path(file_okay=False, path_type=Path),
     help="RESULTS: one results folder (tables, analysis/, report.html) per plate, and watch-state.json.",
 )
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Exported model folder (default: $HCS_MODEL_DIR or models/mcnn-small-synth).",
-)
+@MODEL_DIR
 @click.option(
     "--expect",
     type=click.IntRange(min=1),

@@ -6,6 +6,7 @@ import pytest
 
 from mcnn_infer.analysis.errors import AnalysisError
 from mcnn_infer.report.render import write_comparison_page, write_report
+from tests.fixtures.chromium import FLAGS
 from tests.mcnn_infer.analysis import fake_results
 
 SECTIONS = ("summary", "qc", "heatmaps", "moa", "potency", "evaluation", "map")
@@ -115,14 +116,7 @@ def test_report_renders_in_headless_chromium(report_path, tmp_path):
         pytest.skip("chromium is not installed (make test installs it: apt-get install chromium)")
     args = [
         exe,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *FLAGS,
         f"--user-data-dir={tmp_path / 'profile'}",
     ]
     dom = subprocess.run(
