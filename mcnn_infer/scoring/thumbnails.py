@@ -129,7 +129,9 @@ def thumbnails_table(fields: pd.DataFrame, thumbs: pd.DataFrame) -> pd.DataFrame
     """
     if thumbs.empty:
         return None
-    table = fields[["_index", *KEYS]].merge(thumbs, on="_index", how="inner", validate="one_to_one")
+    # problem rows (a file that is no field) have no _index and never a thumbnail
+    keyed = fields.loc[fields["_index"].notna(), ["_index", *KEYS]]
+    table = keyed.merge(thumbs, on="_index", how="inner", validate="one_to_one")
     for column in THUMBNAIL_COLUMNS:
         if column not in table:
             table[column] = None

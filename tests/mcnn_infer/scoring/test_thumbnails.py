@@ -81,6 +81,11 @@ def test_qc_flagged_thumbnails_are_capped_per_plate():
     assert list(table.columns) == [*KEYS, *THUMBNAIL_COLUMNS]
     assert len(table) == 1 + MAX_QC_THUMBNAILS and table["cam"].isna().all()
 
+    # problem rows of the field table (files that are no field) have no _index: never a thumbnail
+    problems = pd.DataFrame({"_index": [np.nan, np.nan], "plate": "P1", "well": "Z99", "site": 1, "timepoint": 1})
+    with_problems = pd.concat([fields, problems.assign(plane=1)], ignore_index=True)
+    assert thumbnails_table(with_problems, thumbs).equals(table)
+
 
 def test_scoring_writes_one_thumbnail_per_well_from_the_model_input(tiny_model, tmp_path):
     from tests.fixtures.tiny_plate import make_tiny_plate, well_names
