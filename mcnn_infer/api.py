@@ -52,7 +52,7 @@ from mcnn_infer.results import (
     logodds_column,
     prob_column,
 )
-from mcnn_infer.scoring.options import ScoreOptions, default_model_dir, parse_channel_map
+from mcnn_infer.scoring.options import default_model_dir, score_options
 from mcnn_infer.scoring.pipeline import ScoreSummary
 from mcnn_infer.scoring.shard import Shard, resolve_shard
 
@@ -165,7 +165,7 @@ def score(
         Unreadable plates or model, plates that do not fit the model card, bad options, results
         of another run in ``out``, inconsistent scheduler variables.
     """
-    options = ScoreOptions(
+    options = score_options(
         backend=backend,
         precision=precision,
         batch_size=batch_size,
@@ -174,9 +174,9 @@ def score(
         on_error=on_error,
         embeddings=embeddings,
         thumbnails=thumbnails,
-        metadata=[str(m) for m in _paths(metadata)],
-        positive=list(positive),
-        channel_map=dict(channel_map) if isinstance(channel_map, Mapping) else parse_channel_map(channel_map),
+        metadata=_paths(metadata),
+        positive=positive,
+        channel_map=channel_map,
         allow_bit_depth_mismatch=allow_bit_depth_mismatch,
         overwrite=overwrite,
         flush_every=flush_every,

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from mcnn_infer.folder_lock import folder_lock
 from mcnn_infer.formats import AUTO, BACKENDS, DEFAULT_BACKEND, DEFAULT_PRECISION, PRECISIONS
-from mcnn_infer.scoring.options import ON_ERROR
+from mcnn_infer.scoring.options import ON_ERROR, score_options
 from mcnn_infer.scoring.shard import SHARD_COUNT_ENV, resolve_shard, results_folder
 from mcnn_infer.zstack import PLANES_HELP
 
@@ -122,34 +122,32 @@ def command(
     quiet,
 ):
     """Score PLATE_DIR... with an exported model on CPU cores (OpenVINO or ONNX Runtime)."""
+    settings = dict(
+        backend=backend,
+        precision=precision,
+        batch_size=batch_size,
+        workers=workers,
+        threads=threads,
+        on_error=on_error,
+        embeddings=embeddings,
+        thumbnails=thumbnails,
+        metadata=metadata,
+        positive=positive,
+        channel_map=channel_map,
+        pattern=pattern,
+        planes=planes,
+        allow_bit_depth_mismatch=allow_bit_depth_mismatch,
+        overwrite=overwrite,
+        flush_every=flush_every,
+    )
+    score_options(**settings)  # bad options are refused before the results folder is created
     shard = resolve_shard(shard_text, count=shard_count)
     # a second writer is refused here, before the scoring stack is even imported
     with folder_lock(results_folder(out_dir, shard)):
         from mcnn_infer import api
 
-        summary = api.score(
-            plate_dirs,
-            out_dir,
-            model_dir,
-            metadata=metadata,
-            positive=positive,
-            embeddings=embeddings,
-            thumbnails=thumbnails,
-            backend=backend,
-            precision=precision,
-            shard=shard,
-            on_error=on_error,
-            batch_size=batch_size,
-            workers=workers,
-            threads=threads,
-            channel_map=channel_map,
-            pattern=pattern,
-            planes=planes,
-            allow_bit_depth_mismatch=allow_bit_depth_mismatch,
-            overwrite=overwrite,
-            flush_every=flush_every,
-            console=None if quiet else Console(stderr=True),
-        )
+        console = None if quiet else Console(stderr=True)
+        summary = api.score(plate_dirs, out_dir, model_dir, shard=shard, console=console, **settings)
     click.echo(
         f"{summary.counts['ok']} fields scored, {summary.counts['skipped']} skipped, {summary.counts['wells']} wells "
         f"-> {summary.out_dir} ({summary.fields_per_second:.1f} fields/s this run)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,27 @@ class ScoreOptions:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def score_options(
+    *,
+    metadata: Sequence[str | os.PathLike[str]] = (),
+    positive: Sequence[str] = (),
+    channel_map: str | Mapping[str, str] | None = None,
+    **settings: Any,
+) -> ScoreOptions:
+    """The checked options of ``hcs score`` / :func:`mcnn_infer.api.score` from their keyword arguments.
+
+    ``channel_map`` may be the text of ``--channel-map`` or a mapping; every other keyword is a
+    :class:`ScoreOptions` field. Raises :class:`ConfigError` on a bad value, before any file is
+    read (the CLI checks the options before it takes the results folder's lock).
+    """
+    return ScoreOptions(
+        metadata=[str(m) for m in metadata],
+        positive=list(positive),
+        channel_map=dict(channel_map) if isinstance(channel_map, Mapping) else parse_channel_map(channel_map),
+        **settings,
+    )
 
 
 def parse_channel_map(text: str | None) -> dict[str, str]:

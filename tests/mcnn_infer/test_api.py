@@ -112,11 +112,12 @@ def test_cli_commands_are_thin_callers_of_the_api(hcs, tmp_path, monkeypatch, sc
     for name in ("score", "analyze", "evaluate", "report"):
         monkeypatch.setattr(api, name, record(name))
     model, results = scored
-    assert hcs("score", results, "--out", tmp_path / "o", "--model", model, "--shard", "auto", "--shard-count", "3",
+    assert hcs("score", results, "--out", tmp_path / "o", "--model", model, "--shard", "1/3",
                "--channel-map", "w1=w1", "--embeddings").exit_code == 2  # fmt: skip
     args, kwargs = calls["score"]
     assert args == ((results,), tmp_path / "o", model)
-    assert kwargs["shard"] == "auto" and kwargs["shard_count"] == 3 and kwargs["embeddings"] is True
+    # the CLI resolves the shard first: it locks that shard's folder before the API runs
+    assert (kwargs["shard"].index, kwargs["shard"].count) == (1, 3) and kwargs["embeddings"] is True
     assert kwargs["channel_map"] == "w1=w1" and kwargs["console"] is not None
     hcs("analyze", results, "--normalize", "mad_robustize")
     assert calls["analyze"][1]["normalize"] == "mad_robustize" and calls["analyze"][1]["readout"] == "model"
