@@ -49,7 +49,8 @@ def add_feature_map(ctx: ExportContext) -> dict[str, Any] | None:
     path = ctx.run.path / KERAS_FILE
     if not path.is_file():
         return None
-    model = tf.keras.models.load_model(str(path), compile=False, safe_mode=True)
+    keras_file = str(path)
+    model = tf.keras.models.load_model(keras_file, compile=False, safe_mode=True)
     mcnn = _mcnn(model)
     if mcnn is None:
         return None
