@@ -25,8 +25,9 @@ gradients are averaged over the workers, so N workers make the updates one worke
 the model does not depend on N (up to float rounding). Every worker caches all training fields
 and its share of the validation fields; epoch metrics are combined as one worker would log them
 (:class:`mcnn_train.distributed.WeightedMetricAverage`). ``weak`` scaling gives every worker
-``--batch-size`` images per step instead (:func:`mcnn_train.recipe.batch_split`). The exported model holds the weights of the epoch
-with the lowest validation loss, or of the last epoch when the validation set has fewer than
+``--batch-size`` images per step instead (:func:`mcnn_train.recipe.batch_split`).
+
+The exported model holds the weights of the epoch with the lowest validation loss, or of the last epoch when the validation set has fewer than
 :data:`mcnn_train.callbacks.MIN_SELECTION_FIELDS` fields (:func:`mcnn_train.callbacks.kept_checkpoint`;
 the card's ``training.selection`` says which and why).
 
