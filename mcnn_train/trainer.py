@@ -27,8 +27,9 @@ and its share of the validation fields; epoch metrics are combined as one worker
 (:class:`mcnn_train.distributed.WeightedMetricAverage`). ``weak`` scaling gives every worker
 ``--batch-size`` images per step instead (:func:`mcnn_train.recipe.batch_split`).
 
-The exported model holds the weights of the epoch with the lowest validation loss, or of the last epoch when the validation set has fewer than
-:data:`mcnn_train.callbacks.MIN_SELECTION_FIELDS` fields (:func:`mcnn_train.callbacks.kept_checkpoint`;
+The exported model holds the weights of the epoch with the lowest validation loss, or of the
+last epoch when the validation set has fewer than :data:`mcnn_train.callbacks.MIN_SELECTION_FIELDS`
+fields (:func:`mcnn_train.callbacks.kept_checkpoint`;
 the card's ``training.selection`` says which and why).
 
 Precision: ``auto`` (resolved once by the chief: :mod:`mcnn_train.training_precision`),
