@@ -100,6 +100,11 @@ class TrainConfig:
         Preprocessed-field cache; None = ``out/cache``.
     deterministic : bool
         Enable TensorFlow op determinism (bit-reproducible resume at some speed cost).
+    micro_batch : int or None
+        Images per gradient computation of the canonical step (:mod:`mcnn_train.canonical_step`:
+        the same weights, bit for bit, with 1 or 2 workers); each worker's batch must be a
+        multiple of it. None = Keras' own step (``--nondeterministic``; runs made before the
+        canonical step load so). Kept on resume.
     precision : str
         ``auto`` (bf16 where the CPU computes it fast, :func:`mcnn_infer.cpu.fast_bf16`, else
         fp32; resolved by the chief worker when the run starts and written back here), ``fp32`` or
@@ -148,6 +153,7 @@ class TrainConfig:
     max_fields: int | None = None
     cache_dir: Path | None = None
     deterministic: bool = recipe.DETERMINISTIC
+    micro_batch: int | None = recipe.MICRO_BATCH
     precision: str = recipe.PRECISION
     layout: str | None = None
     pattern: str | None = None
@@ -217,6 +223,7 @@ class TrainConfig:
                 self.threads_per_worker,
                 ">= 1",
             ),
+            (self.micro_batch is None or self.micro_batch >= 1, "micro-batch", self.micro_batch, ">= 1"),
             (
                 self.lr_reference_batch is None or self.lr_reference_batch >= 1,
                 "lr reference batch",
@@ -227,7 +234,8 @@ class TrainConfig:
         for ok, name, value, expected in checks:
             if not ok:
                 raise ConfigError(f"{name} {value!r} is out of range: expected {expected}")
-        recipe.batch_split(self.scaling, self.batch_size, self.workers)  # the batch splits over the workers
+        _, local_batch = recipe.batch_split(self.scaling, self.batch_size, self.workers)  # splits over the workers
+        recipe.micro_batches(local_batch, self.micro_batch, self.workers)
         if not self.plates and self.data_root is None:
             raise ConfigError("no training data: give plate folders or --data ROOT")
         if not self.labels and self.data_root is None:
@@ -273,6 +281,7 @@ class TrainConfig:
         data.setdefault("normalization", "dataset")
         data.setdefault("precision", "fp32")
         data.setdefault("scaling", "weak")
+        data.setdefault("micro_batch", None)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown or "out" not in data:

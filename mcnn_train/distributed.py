@@ -77,28 +77,60 @@ def configure_threads(intra_op: int | None, inter_op: int | None = None) -> None
     tf.config.threading.set_inter_op_parallelism_threads(int(inter_op or 1))
 
 
-def init(threads_per_worker: int | None = None) -> WorkerInfo:
+def init(threads_per_worker: int | None = None, single_thread_ops: bool = False) -> WorkerInfo:
     """Initialise Horovod and pin this worker's threads.
 
     Parameters
     ----------
     threads_per_worker : int or None
-        Intra-op threads of this worker; None divides the host's cores by the local workers.
+        Threads of this worker; None divides the host's cores by the local workers.
+    single_thread_ops : bool
+        Run every op on one thread and use the worker's threads to run independent ops side by
+        side (the micro-batches of :mod:`mcnn_train.canonical_step`): an op's result then does not
+        depend on the thread count. Otherwise each op uses all the worker's threads.
     """
     hvd = _hvd()
     hvd.init()
     info = WorkerInfo(hvd.rank(), hvd.size(), hvd.local_rank(), hvd.local_size())
-    if threads_per_worker is None and info.local_size > 1:
+    if threads_per_worker is None and (info.local_size > 1 or single_thread_ops):
         threads_per_worker = max(1, (os.cpu_count() or 1) // info.local_size)
     # RuntimeError: TensorFlow was already initialised in this process (e.g. a second run in tests).
     with contextlib.suppress(RuntimeError):
-        configure_threads(threads_per_worker)
+        if single_thread_ops:
+            configure_threads(1, threads_per_worker)
+        else:
+            configure_threads(threads_per_worker)
     return info
+
+
+def thread_counts() -> dict[str, int]:
+    """TensorFlow's intra-op and inter-op thread counts in this process (0 = TensorFlow's default)."""
+    return {
+        "intra_op": int(tf.config.threading.get_intra_op_parallelism_threads()),
+        "inter_op": int(tf.config.threading.get_inter_op_parallelism_threads()),
+    }
 
 
 def distributed_optimizer(optimizer: tf.keras.optimizers.Optimizer) -> tf.keras.optimizers.Optimizer:
     """Wrap ``optimizer`` so gradients are averaged over all workers before each update."""
     return _hvd().DistributedOptimizer(optimizer)
+
+
+def allreduce_gradient_sum(gradients: list[tf.Tensor]) -> list[tf.Tensor]:
+    """In-graph sum of this worker's gradients over all workers (one fused Horovod allreduce).
+
+    With two workers every element is ``a + b``, one rounding whatever the order; with more,
+    Horovod's ring adds the workers' values in an order that rotates over the tensor's chunks.
+
+    Parameters
+    ----------
+    gradients : list of tf.Tensor
+        This worker's (dense) gradients, one per trainable variable, each of its variable's shape.
+    """
+    if size() == 1:
+        return list(gradients)
+    hvd = _hvd_tf()
+    return list(hvd.grouped_allreduce(list(gradients), op=hvd.Sum, name="hcs_gradient_sum"))
 
 
 class WeightedMetricAverage(tf.keras.callbacks.Callback):

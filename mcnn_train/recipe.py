@@ -5,8 +5,10 @@ takes its defaults from this module, ``hcs train`` passes only the options a use
 help and choices are read from here), and the default model (:mod:`mcnn_train.default_model`)
 states only where it departs from the recipe.
 
-* Optimisation: momentum SGD (:data:`MOMENTUM`) wrapped by Horovod's DistributedOptimizer
-  (gradients averaged over workers); weight decay as L2 kernel regularisation built into the
+* Optimisation: momentum SGD (:data:`MOMENTUM`) on the gradient averaged over the global batch:
+  by default the canonical step of :mod:`mcnn_train.canonical_step` (micro-batches of
+  :data:`MICRO_BATCH` images added in a fixed order: the same bits with 1 or 2 workers);
+  ``--nondeterministic`` uses Keras' own step with Horovod's DistributedOptimizer; weight decay as L2 kernel regularisation built into the
   model (gradient ``wd * w``, :data:`WEIGHT_DECAY`); softmax cross-entropy on the logits with
   optional label smoothing; accuracy as the metric.
 * Learning rate: :data:`LR_SCHEDULE` (``lr;epoch;lr;...``, see :mod:`mcnn_train.schedule`) for
@@ -105,6 +107,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 # How a run is executed (the result does not depend on them, except for the data order).
 WORKERS = 1
 DETERMINISTIC = True
+#: ``--micro-batch``: images per gradient computation of the canonical step
+#: (:mod:`mcnn_train.canonical_step`); the per-worker batch must be a multiple of it. Small
+#: enough for 2 workers of a batch of 4 to share the step, large enough that a single-threaded
+#: op has work (on 2 cores the step ran 1.2x faster than Keras' own at batch 16, 128x128).
+MICRO_BATCH = 2
 
 
 def batch_split(scaling: str, batch_size: int, workers: int) -> tuple[int, int]:
@@ -142,8 +149,39 @@ def batch_split(scaling: str, batch_size: int, workers: int) -> tuple[int, int]:
     return batch_size, batch_size // workers
 
 
-def make_optimizer(learning_rate: Any, momentum: float = MOMENTUM):
-    """Momentum SGD (Keras legacy optimizer) wrapped by Horovod's DistributedOptimizer.
+def micro_batches(local_batch: int, micro_batch: int | None, workers: int) -> int:
+    """Micro-batches per worker and step of the canonical step (0 without one).
+
+    Parameters
+    ----------
+    local_batch : int
+        Images per step on one worker (:func:`batch_split`).
+    micro_batch : int or None
+        ``--micro-batch``; None = Keras' own step.
+    workers : int
+        Number of workers (for the message).
+
+    Raises
+    ------
+    ConfigError
+        ``local_batch`` is not a multiple of ``micro_batch``.
+    """
+    from mcnn_infer.errors import ConfigError
+
+    if micro_batch is None:
+        return 0
+    if local_batch % micro_batch:
+        divisors = [d for d in range(1, local_batch + 1) if local_batch % d == 0]
+        raise ConfigError(
+            f"each of {workers} worker(s) takes {local_batch} images per step, which is not a multiple of "
+            f"--micro-batch {micro_batch}: expected --micro-batch one of {divisors}, or a --batch-size "
+            f"that gives each worker a multiple of {micro_batch}"
+        )
+    return local_batch // micro_batch
+
+
+def make_optimizer(learning_rate: Any, momentum: float = MOMENTUM, allreduce: bool = True):
+    """Momentum SGD (Keras legacy optimizer), wrapped by Horovod's DistributedOptimizer.
 
     Parameters
     ----------
@@ -151,14 +189,16 @@ def make_optimizer(learning_rate: Any, momentum: float = MOMENTUM):
         Learning rate (the run's schedule, :func:`mcnn_train.schedule.make_schedule`).
     momentum : float
         SGD momentum.
+    allreduce : bool
+        Wrap it (gradients averaged over the workers by the optimizer); False when the training
+        step sums them itself (:mod:`mcnn_train.canonical_step`).
     """
     import tensorflow as tf
 
     from mcnn_train import distributed
 
-    return distributed.distributed_optimizer(
-        tf.keras.optimizers.legacy.SGD(learning_rate=learning_rate, momentum=momentum)
-    )
+    sgd = tf.keras.optimizers.legacy.SGD(learning_rate=learning_rate, momentum=momentum)
+    return distributed.distributed_optimizer(sgd) if allreduce else sgd
 
 
 def make_loss(label_smoothing: float = LABEL_SMOOTHING):
@@ -176,7 +216,13 @@ def make_metrics() -> list:
 
 
 def compile_for_training(
-    model, learning_rate: Any, momentum: float = MOMENTUM, label_smoothing: float = LABEL_SMOOTHING
+    model,
+    learning_rate: Any,
+    momentum: float = MOMENTUM,
+    label_smoothing: float = LABEL_SMOOTHING,
+    micro_batch: int | None = None,
+    local_batch: int | None = None,
+    global_batch: int | None = None,
 ):
     """The logits-only training view of ``model``, compiled with the recipe's optimizer and loss.
 
@@ -193,28 +239,48 @@ def compile_for_training(
         Learning rate (the run's schedule).
     momentum, label_smoothing : float
         SGD momentum and label smoothing.
+    micro_batch : int or None
+        Images per gradient computation of the canonical step
+        (:class:`mcnn_train.canonical_step.CanonicalStepModel`, with ``local_batch`` and
+        ``global_batch``: images per step on this worker and over all); None = Keras' own step
+        with Horovod's DistributedOptimizer.
 
     Returns
     -------
     train_model : tf.keras.Model
         ``image -> logits``, sharing the layers (and weights) of ``model``.
     optimizer : optimizer
-        The distributed optimizer.
+        The optimizer.
     """
     import tensorflow as tf
 
-    train_model = tf.keras.Model(model.input, model.outputs[0], name=f"{model.name}_train")
-    optimizer = make_optimizer(learning_rate, momentum)
+    name = f"{model.name}_train"
+    optimizer = make_optimizer(learning_rate, momentum, allreduce=micro_batch is None)
+    if micro_batch is None:
+        train_model = tf.keras.Model(model.input, model.outputs[0], name=name)
+    else:
+        from mcnn_train.canonical_step import CanonicalStepModel, keep_addition_order
+
+        keep_addition_order()
+        train_model = CanonicalStepModel(
+            model.input,
+            model.outputs[0],
+            name=name,
+            micro_batch=micro_batch,
+            local_batch=local_batch,
+            global_batch=global_batch,
+        )
     train_model.compile(optimizer=optimizer, loss=make_loss(label_smoothing), metrics=make_metrics())
     return train_model, optimizer
 
 
-def compile_for_run(model, config, steps_per_epoch: int, global_batch: int):
+def compile_for_run(model, config, steps_per_epoch: int, global_batch: int, local_batch: int):
     """:func:`compile_for_training` with a run's values (a resolved :class:`~mcnn_train.config.TrainConfig`).
 
     The learning rate is ``config.lr_schedule`` for ``config.lr_reference_batch`` images per step,
     scaled linearly to ``global_batch`` (images per step summed over the workers that run) with
-    a warm-up of ``config.warmup_epochs`` (:func:`mcnn_train.schedule.make_schedule`).
+    a warm-up of ``config.warmup_epochs`` (:func:`mcnn_train.schedule.make_schedule`). The step
+    is the canonical one when ``config.micro_batch`` is set.
     """
     from mcnn_train.schedule import make_schedule
 
@@ -225,7 +291,15 @@ def compile_for_run(model, config, steps_per_epoch: int, global_batch: int):
         config.lr_reference_batch or config.batch_size,
         config.warmup_epochs,
     )
-    return compile_for_training(model, schedule, config.momentum, config.label_smoothing)
+    return compile_for_training(
+        model,
+        schedule,
+        config.momentum,
+        config.label_smoothing,
+        micro_batch=config.micro_batch,
+        local_batch=local_batch,
+        global_batch=global_batch,
+    )
 
 
 def build_optimizer_state(optimizer, variables) -> None:

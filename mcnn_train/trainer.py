@@ -86,7 +86,13 @@ from mcnn_train.labelled_fields import find_label_files, find_plate_dirs
 from mcnn_train.launcher import launch_local
 from mcnn_train.models import get_model_spec
 from mcnn_train.models.tiled import build_tiled_model
-from mcnn_train.recipe import AUTO_PRECISION, batch_split, build_optimizer_state, compile_for_run
+from mcnn_train.recipe import (
+    AUTO_PRECISION,
+    batch_split,
+    build_optimizer_state,
+    compile_for_run,
+    micro_batches,
+)
 from mcnn_train.run_lock import run_folder_lock
 from mcnn_train.run_plan import RunPlan, make_plan
 from mcnn_train.training_precision import resolve_training_precision
@@ -270,7 +276,7 @@ def run_worker(config: TrainConfig) -> Path:
     afterwards.
     """
     threads = config.threads_per_worker or int(os.environ.get("HCS_THREADS_PER_WORKER", "0")) or None
-    info = distributed.init(threads)
+    info = distributed.init(threads, single_thread_ops=config.micro_batch is not None)
     requested = config.precision
     precision, reason = distributed.broadcast_object(resolve_training_precision(requested), root_rank=0)
     config = dataclasses.replace(config, precision=precision)
@@ -285,6 +291,7 @@ def run_worker(config: TrainConfig) -> Path:
 def _worker_batches(config: TrainConfig, info: distributed.WorkerInfo, n_train: int) -> tuple[int, int, int]:
     """``(global_batch, local_batch, steps_per_epoch)`` of this run; :class:`ConfigError` when it has no step."""
     global_batch, local_batch = batch_split(config.scaling, config.batch_size, info.size)
+    micro_batches(local_batch, config.micro_batch, info.size)
     steps = n_train * config.crops_per_field // global_batch
     if steps < 1:
         raise ConfigError(
@@ -310,6 +317,7 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo, precision_r
         _console.print(
             f"{info.size} worker{'s' if info.size > 1 else ''} x {local_batch} images = {global_batch} per step "
             f"({config.scaling} scaling), {steps} steps per epoch"
+            + (f", gradients of {config.micro_batch}-image micro-batches summed in a fixed order" if config.micro_batch else "")
         )
     train_rows = np.asarray(plan.split.train, dtype=np.int64)  # every worker draws from all of them
     # each worker validates its share; with fewer validation fields than workers, all of them
@@ -332,7 +340,7 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo, precision_r
     model_h, model_w = config.tile or config.size
     # the model trained (on whole fields, or on tiles when config.tile is set)
     model = spec.build(model_h, model_w, len(plan.channels), n_classes, config.weight_decay)
-    train_model, optimizer = compile_for_run(model, config, steps, global_batch)
+    train_model, optimizer = compile_for_run(model, config, steps, global_batch, local_batch)
     first_epoch, best_val_loss, best_epoch = 0, np.inf, None
     if config.resume:
         first_epoch, best_val_loss, best_epoch = _restore_last(config, info, model, train_model, optimizer, steps)
@@ -426,6 +434,9 @@ def _train_worker(config: TrainConfig, info: distributed.WorkerInfo, precision_r
                 "global_batch": global_batch,
                 "local_batch": local_batch,
                 "steps_per_epoch": steps,
+                "micro_batch": config.micro_batch,
+                "optimizer_step": "canonical" if config.micro_batch is not None else "keras",
+                "threads": distributed.thread_counts(),
                 "precision_reason": precision_reason,
             },
             selection,

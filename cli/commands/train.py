@@ -175,7 +175,18 @@ FIELD_SIZE = FieldSize()
     "choice and its reason are printed and kept in the card. The exported model is float32 either way.",
 )
 @click.option(
-    "--nondeterministic", is_flag=True, help="Allow non-deterministic ops (faster, resume not bit-exact)."
+    "--micro-batch",
+    type=int,
+    help=f"Images per gradient computation (default {recipe.MICRO_BATCH}): gradients of micro-batches, "
+    "computed by single-threaded ops side by side and added in a fixed order, so 1 or 2 workers train "
+    "the same weights bit for bit. Each worker's batch must be a multiple of it.",
+)
+@click.option(
+    "--nondeterministic",
+    is_flag=True,
+    help="Allow non-deterministic ops and use Keras' own step (multi-threaded ops, no micro-batches; "
+    "faster where a worker has more cores than micro-batches; the result then depends on rounding, "
+    "so on the worker count and resume).",
 )
 def command(plate_dirs, data_root, labels, out, resume_dir, nondeterministic, **options) -> None:
     """Train the M-CNN on labelled plates; writes a run folder (model, card.json, metrics, eval/)."""
@@ -198,7 +209,10 @@ def command(plate_dirs, data_root, labels, out, resume_dir, nondeterministic, **
         if "preset" in given:
             given = {**recipe.PRESETS[given["preset"]], **given}
         if nondeterministic:
+            if "micro_batch" in given:
+                raise ConfigError("--micro-batch is the deterministic step; expected it without --nondeterministic")
             given["deterministic"] = False
+            given["micro_batch"] = None
         run = train(
             TrainConfig(out=out, plates=list(plate_dirs), labels=list(labels), data_root=data_root, **given)
         )
