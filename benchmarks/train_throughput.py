@@ -12,7 +12,11 @@ Prints, measured in one run:
   input already in memory (so data loading is not measured),
 * the achieved GFLOP/s (training counted as 3x the forward pass of 51.4 GFLOP per image) and
   its fraction of the matmul peak of the same precision (target for later tuning: at least 40%),
-* the ratios 2 workers / 1 worker (fp32) and bf16 / fp32 (1 worker x 2 threads).
+* the same with the canonical step of ``hcs train`` (:mod:`mcnn_train.canonical_step`:
+  micro-batches of ``--micro-batch`` images, single-threaded ops side by side) for fp32,
+  1 worker x 2 threads; the rows above use Keras' own step (``hcs train --nondeterministic``),
+* the ratios 2 workers / 1 worker (fp32), bf16 / fp32 (1 worker x 2 threads) and canonical /
+  Keras step.
 
 Usage: ``python benchmarks/train_throughput.py [--size 1024x1280] [--batch 8] [--steps 2]``
 (about 3 minutes on 2 cores with the defaults).
@@ -83,7 +87,9 @@ def child_sgemm(threads: int, n: int = 2048, repeats: int = 8, bf16: bool = Fals
     return result
 
 
-def child_train(threads: int, height: int, width: int, batch: int, steps: int, precision: str) -> dict | None:
+def child_train(
+    threads: int, height: int, width: int, batch: int, steps: int, precision: str, micro_batch: int | None
+) -> dict | None:
     import numpy as np
     import tensorflow as tf
 
@@ -91,11 +97,13 @@ def child_train(threads: int, height: int, width: int, batch: int, steps: int, p
     from mcnn_train.models import build_model
     from mcnn_train.trainer import keras_policy
 
-    info = distributed.init(threads)
+    info = distributed.init(threads, single_thread_ops=micro_batch is not None)
     tf.keras.utils.set_random_seed(0)
     with keras_policy(recipe.PRECISION_POLICIES[precision]):
         model = build_model("mcnn", height, width, 3, N_CLASSES, weight_decay=recipe.WEIGHT_DECAY)
-        train_model, _ = recipe.compile_for_training(model, 0.001)
+        train_model, _ = recipe.compile_for_training(
+            model, 0.001, micro_batch=micro_batch, local_batch=batch, global_batch=batch * info.size
+        )
     rng = np.random.default_rng(info.rank)
     x = rng.random((batch, height, width, 3), dtype=np.float32)
     y = tf.one_hot(rng.integers(0, N_CLASSES, batch), N_CLASSES)
@@ -125,6 +133,7 @@ def child_train(threads: int, height: int, width: int, batch: int, steps: int, p
         return None
     return {
         "precision": precision,
+        "micro_batch": micro_batch,
         "workers": info.size,
         "threads": threads,
         "global_batch": global_batch,
@@ -152,13 +161,16 @@ def main() -> None:
     parser.add_argument("--child", choices=["sgemm", "train"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help=argparse.SUPPRESS)
+    parser.add_argument("--micro-batch", type=int, default=2, help="micro-batch of the canonical-step row")
+    parser.add_argument("--canonical", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.lower().split("x"))
     if args.child == "sgemm":
         print(RESULT + json.dumps(child_sgemm(args.threads, bf16=args.precision == "bf16")), flush=True)
         return
     if args.child == "train":
-        result = child_train(args.threads, height, width, args.batch, args.steps, args.precision)
+        micro = args.micro_batch if args.canonical else None
+        result = child_train(args.threads, height, width, args.batch, args.steps, args.precision, micro)
         if result is not None:
             print(RESULT + json.dumps(result), flush=True)
         return
@@ -199,6 +211,10 @@ def main() -> None:
         configs.append(
             ("bf16, 1 worker x 2 threads", [*me, *common, "--threads", "2", "--precision", "bf16"], _env(2))
         )
+    canonical = f"fp32, 1 worker x 2 threads, canonical step (micro-batch {args.micro_batch})"
+    configs.append(
+        (canonical, [*me, *common, "--threads", "2", "--canonical", "--micro-batch", str(args.micro_batch)], _env(2))
+    )
     print(
         f"M-CNN training throughput at {height}x{width}x3, batch {args.batch} per worker, {args.steps} timed steps"
     )
@@ -225,6 +241,7 @@ def main() -> None:
     print(f"ratio {names[1]} / {names[0]}: {results[names[1]] / results[names[0]]:.2f}x")
     if bf16_skip is None:
         print(f"ratio {names[2]} / {names[0]}: {results[names[2]] / results[names[0]]:.2f}x")
+    print(f"ratio canonical / Keras step (fp32, 1 worker x 2 threads): {results[canonical] / results[names[0]]:.2f}x")
 
 
 if __name__ == "__main__":

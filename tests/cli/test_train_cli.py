@@ -95,8 +95,20 @@ def test_only_the_options_given_reach_the_config(hcs, tmp_path: Path, captured):
     args = ["--epochs", "0", "--no-augment", "--nondeterministic", "--seed", "0", "--layout", "manifest"]
     assert hcs("train", "--data", str(tmp_path), "--out", str(out), *args).exit_code == 0
     assert captured.pop("config") == TrainConfig(
-        out=out, data_root=tmp_path, epochs=0, augment=False, deterministic=False, seed=0, layout="manifest"
+        out=out,
+        data_root=tmp_path,
+        epochs=0,
+        augment=False,
+        deterministic=False,
+        micro_batch=None,  # --nondeterministic: Keras' own step
+        seed=0,
+        layout="manifest",
     )  # --epochs 0 reaches the config (which refuses it) instead of becoming the default
+    assert hcs("train", "--data", str(tmp_path), "--out", str(out), "--micro-batch", "4").exit_code == 0
+    assert captured.pop("config") == TrainConfig(out=out, data_root=tmp_path, micro_batch=4)
+    refused = hcs("train", "--data", str(tmp_path), "--out", str(out), "--micro-batch", "4", "--nondeterministic")
+    assert refused.exit_code == 2 and "--micro-batch is the deterministic step" in refused.stderr
+    assert not captured
     assert hcs("train", "--resume", str(tmp_path), "--epochs", "4").exit_code == 0
     assert captured.pop("resume") == {"epochs": 4, "workers": None, "precision": None}
 
