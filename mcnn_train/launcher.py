@@ -1,8 +1,9 @@
 """``hcs train --workers N``: start N local Horovod workers (horovodrun with Gloo).
 
 Each worker runs :mod:`mcnn_train.worker` with the resolved config file. Thread counts per
-worker: ``threads_per_worker`` (default: cores // N, at least 1) for OpenMP and TensorFlow's
-intra-op pool, 1 inter-op thread. On a cluster the same worker is started by the user:
+worker: ``threads_per_worker`` (default: cores // N, at least 1) for OpenMP and TensorFlow
+(:func:`mcnn_train.distributed.init`: inter-op threads running single-threaded ops for the
+canonical step, else intra-op threads and 1 inter-op thread). On a cluster the same worker is started by the user:
 ``horovodrun -np 8 -H host1:4,host2:4 python -m mcnn_train.worker RUN_DIR/config.json``
 or ``mpirun -np 8 -H host1:4,host2:4 -x OMP_NUM_THREADS python -m mcnn_train.worker ...``.
 """
