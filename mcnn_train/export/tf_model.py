@@ -17,6 +17,34 @@ INPUT_NAME = "image"
 OUTPUT_NAMES = ("logits", "embedding")
 
 
+#: Dtypes a float32 reference must not compute in (``DataType`` names of the graph's op attributes).
+REDUCED_DTYPES = ("bfloat16", "float16")
+
+
+def _require_float32(path: Path, signature) -> None:
+    """Raise :class:`ExportError` when an op of ``signature``'s graph (or of a function it calls)
+    computes in bfloat16 or float16: the FP32 formats are checked against this model, so it must be
+    the float32 model they are converted to.
+
+    Tiled runs trained with ``--precision bf16`` before their tiling layers were pinned to float32
+    (:mod:`mcnn_train.models.tiled`) round every field to bfloat16 in their SavedModel.
+    """
+    import tensorflow as tf
+
+    reduced = {tf.as_dtype(name).as_datatype_enum: name for name in REDUCED_DTYPES}
+    graph = signature.graph.as_graph_def()
+    nodes = [*graph.node, *(node for function in graph.library.function for node in function.node_def)]
+    for node in nodes:
+        for attr in node.attr.values():
+            found = [reduced[t] for t in (attr.type, *attr.list.type) if t in reduced]
+            if found:
+                raise ExportError(
+                    f"SavedModel {path}: op {node.name!r} ({node.op}) computes in {found[0]} (expected float32 "
+                    "throughout: it is the reference of the FP32 parity check; tiled --precision bf16 runs of "
+                    "earlier hcs versions round every field to bfloat16 in their tiling layers: train the run again)"
+                )
+
+
 class TFModel:
     """The ``serving_default`` signature of a SavedModel, checked against the card.
 
@@ -31,7 +59,8 @@ class TFModel:
     ------
     ExportError
         If the signature is missing, its input is not ``image`` float32 ``[N, H, W, C]`` with the
-        card's H, W, C, or it lacks the ``logits`` / ``embedding`` outputs.
+        card's H, W, C, it lacks the ``logits`` / ``embedding`` outputs, or an op of it computes in
+        bfloat16 or float16 (the reference of the FP32 parity check must be float32).
     """
 
     def __init__(self, saved_model: Path, card: ModelCard) -> None:
@@ -64,6 +93,7 @@ class TFModel:
                 f"SavedModel {self.path}: signature {SIGNATURE!r} has outputs {sorted(outputs)} "
                 f"(missing {missing}; expected {list(OUTPUT_NAMES)})"
             )
+        _require_float32(self.path, self.signature)
         self.input_shape = expected
         self.output_shapes = {name: outputs[name].shape.as_list() for name in OUTPUT_NAMES}
         #: The Keras model with the third output ``feature_map`` (set by

@@ -9,6 +9,11 @@ and averages the logits and the embeddings over the tiles. Built from Keras's ow
 ONNX, OpenVINO IR) and the scorer needs no tiling of its own: the model card's input size is
 the field size.
 
+The wrapper's own layers compute in float32 whatever the global Keras dtype policy: under
+``mixed_bfloat16`` (``hcs train --precision bf16``) a ``Cropping2D`` would otherwise cast the
+field to bfloat16 (8-bit mantissa) before the float32 tile model, and the saved model, the
+reference of the export's FP32 parity check, would no longer be the float32 model it exports.
+
 Averaging logits (rather than probabilities) is the geometric mean of the tiles' class odds:
 one tile without cells does not pull a clear field towards the middle.
 """
@@ -54,13 +59,19 @@ def build_tiled_model(
     logits, embeddings, maps = [], [], []
     for k, (y, x) in enumerate(offsets):
         crop = ((y, height - y - tile_h), (x, width - x - tile_w))
-        tile = image if len(offsets) == 1 else tf.keras.layers.Cropping2D(crop, name=f"tile{k}")(image)
+        tile = (
+            image
+            if len(offsets) == 1
+            else tf.keras.layers.Cropping2D(crop, name=f"tile{k}", dtype="float32")(image)
+        )
         tile_logits, tile_embedding, *tile_map = tile_model(tile)
         logits.append(tile_logits)
         embeddings.append(tile_embedding)
         if tile_map:
             maps.append(
-                tf.keras.layers.Reshape((1, *tile_map[0].shape[1:]), name=f"tile{k}_map")(tile_map[0])
+                tf.keras.layers.Reshape((1, *tile_map[0].shape[1:]), name=f"tile{k}_map", dtype="float32")(
+                    tile_map[0]
+                )
             )
     if len(offsets) > 1:
         logits = [tf.keras.layers.Average(name="logits", dtype="float32")(logits)]
@@ -68,6 +79,8 @@ def build_tiled_model(
     outputs = [logits[0], embeddings[0]]
     if maps:
         outputs.append(
-            maps[0] if len(maps) == 1 else tf.keras.layers.Concatenate(axis=1, name="feature_map")(maps)
+            maps[0]
+            if len(maps) == 1
+            else tf.keras.layers.Concatenate(axis=1, name="feature_map", dtype="float32")(maps)
         )
     return tf.keras.Model(image, outputs, name=name or f"{tile_model.name}_tiled")

@@ -106,3 +106,38 @@ def test_auto_precision_run_records_its_choice(mini_screen, tmp_path, monkeypatc
     assert training["precision"] == "fp32" and training["keras_policy"] == "float32"
     assert "no native BF16" in training["precision_reason"]
     assert json.loads((out / "config.json").read_text())["precision"] == "fp32"  # resolved, kept on resume
+
+
+@pytest.mark.slow
+@needs_bf16
+def test_bf16_tiled_run_exports_with_float32_parity(mini_screen, tmp_path):
+    """A bf16 run trained on tiles (the demo's recipe) passes the export's FP32 parity check: its
+    SavedModel, the check's reference, is the float32 model, so ONNX and OpenVINO FP32 match it to
+    float32 rounding (its tiling layers once took the run's ``mixed_bfloat16`` policy and rounded
+    every field to bfloat16: max |dlogit| 0.013 > 0.008 on the demo, 2e-4 here)."""
+    import tensorflow as tf
+    from rich.console import Console
+
+    from mcnn_infer.card import load_card
+    from mcnn_train.config import TrainConfig
+    from mcnn_train.export import export_run
+    from mcnn_train.trainer import train
+
+    run = train(
+        TrainConfig(
+            out=tmp_path / "bf16", data_root=mini_screen, model="mcnn-small", size=(256, 256), tile=(128, 128),
+            batch_size=4, epochs=1, lr_schedule="0.01", warmup_epochs=0, precision="bf16",
+        )
+    )
+    assert load_card(run).training["precision"] == "bf16"
+    keras_model = tf.keras.models.load_model(run / "model.keras", safe_mode=True, compile=False)
+    assert {layer.dtype_policy.name for layer in keras_model.layers} == {"float32"}  # crops, means, M-CNN
+    model_dir = export_run(run, tmp_path / "model", ["onnx", "openvino-fp32"], console=Console(quiet=True))
+    parity = load_card(model_dir).parity
+    scale = parity["max_abs_reference_logit"]
+    assert scale > 0.1  # trained logits, not zeros
+    for name in ("onnx", "openvino-fp32"):
+        result = parity["formats"][name]
+        assert result["passed"] and result["compiled_precision"] == "f32", (name, result)
+        # float32 against float32; bfloat16-rounded fields gave 4e-4 x max |logit| here
+        assert result["max_abs_logit_diff"] < 2e-5 * scale, (name, result, scale)

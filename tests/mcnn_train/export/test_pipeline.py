@@ -21,6 +21,7 @@ from mcnn_train.export import ExportError, export_run
 from mcnn_train.export.calibration import plate_fields
 from mcnn_train.export.exporters import exporter, exporters
 from mcnn_train.export.pipeline import selected_formats
+from tests.mcnn_train.export.tiny_run import make_run
 
 REPO = Path(__file__).resolve().parents[3]
 #: The fixture exports every format; BF16 only where the CPU computes it natively.
@@ -171,6 +172,15 @@ def test_run_folder_without_saved_model_is_refused(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(ExportError, match=r"run .*has no SavedModel"):
         export_run(tmp_path / "run", tmp_path / "out", console=Console(quiet=True))
+
+
+def test_a_saved_model_computing_in_bfloat16_is_refused_as_reference(tmp_path):
+    """The FP32 parity check compares the formats with the SavedModel: it must be float32 throughout."""
+    run = make_run(tmp_path / "run", bfloat16_input=True)
+    expected = r"SavedModel .*: op '.*' \(Cast\) computes in bfloat16 \(expected float32 throughout"
+    with pytest.raises(ExportError, match=expected):
+        export_run(run, tmp_path / "out", console=Console(quiet=True))
+    assert not (tmp_path / "out").exists()
 
 
 def test_bf16_export_on_a_cpu_without_it_is_refused_before_any_work(

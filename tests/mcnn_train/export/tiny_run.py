@@ -15,7 +15,11 @@ CHANNELS = ("w1", "w2", "w4")
 
 
 def make_run(
-    root: Path, size: tuple[int, int] = (128, 128), seed: int = 0, tied_logits: bool = False
+    root: Path,
+    size: tuple[int, int] = (128, 128),
+    seed: int = 0,
+    tied_logits: bool = False,
+    bfloat16_input: bool = False,
 ) -> Path:
     """Write ``root`` as a run folder holding an untrained ``mcnn-small``.
 
@@ -30,6 +34,9 @@ def make_run(
     tied_logits : bool
         Make every class's logit weights one shared column plus differences ~1e-5 of it, so
         per-channel INT8 weight rounding changes the arg-max: a model INT8 cannot reproduce.
+    bfloat16_input : bool
+        Round the input to bfloat16 in the SavedModel's signature, as the bfloat16 tiling layers of
+        tiled ``--precision bf16`` runs of earlier versions did: a reference that is not float32.
     """
     import tensorflow as tf
 
@@ -49,6 +56,8 @@ def make_run(
         input_signature=[tf.TensorSpec([None, size[0], size[1], len(CHANNELS)], tf.float32, name="image")]
     )
     def serve(image):
+        if bfloat16_input:
+            image = tf.cast(tf.cast(image, tf.bfloat16), tf.float32)
         logits, embedding = model(image, training=False)
         return {"logits": logits, "embedding": embedding}
 

@@ -37,3 +37,33 @@ def test_a_tile_as_large_as_the_field_is_the_tile_model():
     field_model = build_tiled_model(tile_model, (128, 128))
     field = np.random.default_rng(1).random((1, 128, 128, 1), dtype=np.float32)
     np.testing.assert_array_equal(field_model(field)[0].numpy(), tile_model(field)[0].numpy())
+
+
+def test_the_wrapper_computes_in_float32_under_the_bf16_policy():
+    """``hcs train --precision bf16`` builds the wrapper under ``mixed_bfloat16`` around a float32 copy
+    of the tile model: the crops, the feature-map stack and the means stay float32, so the saved model
+    is the float32 model (a bfloat16 crop rounded every field to 8 mantissa bits: the FP32 parity
+    check of the export then failed by ~1e-2 on the demo)."""
+    from mcnn_train.trainer import keras_policy
+
+    tf.keras.utils.set_random_seed(0)
+    tile_model = build_model("mcnn-small", 128, 128, 2, 3)
+    with_map = tf.keras.Model(
+        tile_model.inputs, [*tile_model.outputs, tile_model.get_layer("fusion_pool").output]
+    )
+    with keras_policy("mixed_bfloat16"):
+        field_model = build_tiled_model(with_map, (256, 256))
+    wrapper = [layer for layer in field_model.layers if layer is not with_map]
+    assert {type(layer).__name__ for layer in wrapper} >= {"Cropping2D", "Reshape", "Concatenate", "Average"}
+    assert {layer.dtype_policy.name for layer in wrapper} == {"float32"}
+    field = np.random.default_rng(2).random((2, 256, 256, 2), dtype=np.float32) * 10
+    outputs = [t.numpy() for t in field_model(field, training=False)]
+    assert [o.dtype for o in outputs] == [np.float32] * 3
+    tiles = [
+        with_map(field[:, y : y + 128, x : x + 128], training=False)
+        for y, x in [(0, 0), (0, 128), (128, 0), (128, 128)]
+    ]
+    np.testing.assert_allclose(
+        outputs[0], np.mean([t[0].numpy() for t in tiles], axis=0), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_array_equal(outputs[2][:, 3], tiles[3][2].numpy())
