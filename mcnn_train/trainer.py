@@ -14,15 +14,17 @@ Run folder (``config.out``)::
     card.json              model card (ARCHITECTURE.md)
     cache/                 preprocessed fields (safe to delete)
 
-Optimisation: the recipe's (:mod:`mcnn_train.recipe`: momentum SGD with Horovod's
-DistributedOptimizer, L2 weight decay, softmax cross-entropy with optional label smoothing, the
+Optimisation: the recipe's (:mod:`mcnn_train.recipe`: momentum SGD made by the canonical step of
+:mod:`mcnn_train.canonical_step`, or with ``--nondeterministic`` by Keras' own step with Horovod's
+DistributedOptimizer; L2 weight decay, softmax cross-entropy with optional label smoothing, the
 learning rate of :mod:`mcnn_train.schedule` scaled to the global batch with warm-up).
 
 Workers (``--workers``, or the launcher's size under horovodrun / mpirun): with the default
 ``strong`` scaling the global batch is ``--batch-size``, split evenly over the workers, and every
 worker loads its slice of each global step of one sample stream (:mod:`mcnn_train.data`); the
 gradients are averaged over the workers, so N workers make the updates one worker makes, and
-the model does not depend on N (up to float rounding). Every worker caches all training fields
+the model does not depend on N: bit for bit with 1 and 2 workers (the canonical step), to float
+rounding with more. Every worker caches all training fields
 and its share of the validation fields; epoch metrics are combined as one worker would log them
 (:class:`mcnn_train.distributed.WeightedMetricAverage`). ``weak`` scaling gives every worker
 ``--batch-size`` images per step instead (:func:`mcnn_train.recipe.batch_split`).
