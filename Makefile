@@ -12,7 +12,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
 # Horovod workers and precision of `make sbs96` / `make stability` training (the model does not
-# depend on WORKERS: strong scaling); e.g. `make sbs96 WORKERS=2 PRECISION=auto`.
+# depend on WORKERS: strong scaling and the canonical step, bit for bit with 1 or 2); e.g. `make sbs96 WORKERS=2 PRECISION=auto`.
 WORKERS ?=
 PRECISION ?= fp32
 
