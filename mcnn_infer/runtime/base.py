@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import abc
 import queue
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,10 @@ class Engine(abc.ABC):
         self.card, self.fmt, self.model_dir, self.batch_size = card, fmt, Path(model_dir), int(batch_size)
         self._results: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
+        self._busy_lock = threading.Lock()
+        self._inflight = 0
+        self._busy_since = 0.0
+        self._busy = 0.0
         self._open(Path(main_file), threads, hint)
 
     @abc.abstractmethod
@@ -159,6 +165,27 @@ class Engine(abc.ABC):
             "requests": self.jobs,
             "streams": self.streams,
         }
+
+    def _started(self) -> None:
+        """Note a request starting (call before it is started; see :attr:`busy_seconds`)."""
+        with self._busy_lock:
+            if self._inflight == 0:
+                self._busy_since = time.perf_counter()
+            self._inflight += 1
+
+    def _finished(self) -> None:
+        """Note a request finished (or failed)."""
+        with self._busy_lock:
+            self._inflight = max(0, self._inflight - 1)
+            if self._inflight == 0:
+                self._busy += time.perf_counter() - self._busy_since
+
+    @property
+    def busy_seconds(self) -> float:
+        """Wall seconds during which at least one request was computing, since the engine opened."""
+        with self._busy_lock:
+            running = time.perf_counter() - self._busy_since if self._inflight else 0.0
+            return self._busy + running
 
     def _raise_pending(self) -> None:
         if self._error is not None:

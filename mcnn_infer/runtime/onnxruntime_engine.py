@@ -44,7 +44,11 @@ class OnnxRuntimeEngine(Engine):
 
     def submit(self, tensor: np.ndarray, tag: Any) -> None:
         padded, n = self._pad(tensor)
-        logits, embedding, *rest = self.session.run(self._names, {self._input: padded})
+        self._started()
+        try:
+            logits, embedding, *rest = self.session.run(self._names, {self._input: padded})
+        finally:
+            self._finished()
         maps = np.asarray(rest[0][:n], np.float32) if rest else None
         self._results.put(
             (tag, np.asarray(logits[:n], np.float32), np.asarray(embedding[:n], np.float32), maps)

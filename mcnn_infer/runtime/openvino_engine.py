@@ -68,6 +68,7 @@ class OpenVinoEngine(Engine):
 
     def _on_done(self, request, userdata) -> None:
         tag, n, _keepalive = userdata
+        self._finished()
         try:
             logits = np.array(request.get_tensor(self._logits).data[:n], dtype=np.float32)
             embedding = np.array(request.get_tensor(self._embedding).data[:n], dtype=np.float32)
@@ -84,7 +85,12 @@ class OpenVinoEngine(Engine):
         self._raise_pending()
         padded, n = self._pad(tensor)
         # share_inputs avoids a copy; the array is kept alive in userdata until the callback ran.
-        self._queue.start_async({0: padded}, (tag, n, padded), share_inputs=True)
+        self._started()
+        try:
+            self._queue.start_async({0: padded}, (tag, n, padded), share_inputs=True)
+        except BaseException:
+            self._finished()
+            raise
 
     def drain(self) -> list[tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]]:
         self._queue.wait_all()

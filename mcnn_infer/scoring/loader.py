@@ -22,6 +22,7 @@ from mcnn_infer.images import read_field
 from mcnn_infer.plate_normalization import PlateNormalizer
 from mcnn_infer.preprocess import preprocess_field
 from mcnn_infer.results import THUMB_QC, THUMB_REPRESENTATIVE
+from mcnn_infer.scoring.stage_times import StageClock
 from mcnn_infer.scoring.thumbnails import thumbnail_columns
 
 
@@ -99,7 +100,8 @@ class FieldPreparer:
     ``normalizer`` gives each plate's normalisation (the card's own for models without
     per-plate normalisation, which is also what happens when it is None). With ``thumbnails``,
     a job's representative field and any field image QC flags empty or saturated get a thumbnail
-    made from the preprocessed field.
+    made from the preprocessed field. With ``clock``, each stage's time is added to it
+    (:mod:`mcnn_infer.scoring.stage_times`).
     """
 
     def __init__(
@@ -108,26 +110,34 @@ class FieldPreparer:
         allow_bit_depth_mismatch: bool = False,
         normalizer: PlateNormalizer | None = None,
         thumbnails: bool = False,
+        clock: StageClock | None = None,
     ) -> None:
         self.card = card
         self.size = card.input.size
         self.normalizer = normalizer
         self.allow_bit_depth_mismatch = allow_bit_depth_mismatch
         self.thumbnails = thumbnails
+        self.clock = clock or StageClock()
 
     def __call__(self, job: FieldJob) -> LoadedField:
+        clock = self.clock
         try:
-            raw = read_field(job.paths)
+            with clock.stage("decode"):
+                raw = read_field(job.paths)
             mismatch = bit_depth_mismatch(self.card, raw.dtype, job.paths[0])
             if mismatch and not self.allow_bit_depth_mismatch:
                 raise ImageReadError(mismatch)
-            qc = qc_columns(raw)
+            with clock.stage("image_qc"):
+                qc = qc_columns(raw)
             norm = (
                 self.card.normalization if self.normalizer is None else self.normalizer.for_plate(job.plate)
             )
-            tensor = preprocess_field(raw, norm, self.size)
+            with clock.stage("preprocess"):
+                tensor = preprocess_field(raw, norm, self.size)
             if self.thumbnails and (job.thumbnail or qc["qc_empty"] or qc["qc_saturated"]):
-                qc.update(thumbnail_columns(tensor, THUMB_REPRESENTATIVE if job.thumbnail else THUMB_QC))
+                with clock.stage("thumbnails"):
+                    why = THUMB_REPRESENTATIVE if job.thumbnail else THUMB_QC
+                    qc.update(thumbnail_columns(tensor, why))
         except HcsError as exc:
             return LoadedField(job.index, None, {}, " ".join(str(exc).split()), exc)
         return LoadedField(job.index, tensor, qc)
@@ -141,6 +151,7 @@ def iter_batches(
     workers: int,
     max_inflight: int,
     fail_fast: bool = False,
+    clock: StageClock | None = None,
 ) -> Iterator[Batch]:
     """Load fields in a thread pool and yield them in job order as batches.
 
@@ -158,6 +169,8 @@ def iter_batches(
         Fields submitted but not yet batched, at most (bounds memory).
     fail_fast : bool
         Raise the first load error instead of recording the field as skipped.
+    clock : StageClock, optional
+        Gets the time waited for loaded fields and the time spent stacking batches.
 
     Raises
     ------
@@ -165,6 +178,7 @@ def iter_batches(
         With ``fail_fast``, the error of the first field that could not be loaded.
     """
     max_inflight = max(int(max_inflight), 1)
+    clock = clock or StageClock()
     pending: deque[Future[LoadedField]] = deque()
     source = iter(jobs)
     exhausted = False
@@ -172,9 +186,10 @@ def iter_batches(
     skipped: list[LoadedField] = []
 
     def emit() -> Batch:
-        tensor = np.empty((len(rows), *input_shape), dtype=np.float32)
-        for k, item in enumerate(rows):
-            tensor[k] = item.tensor
+        with clock.stage("batching"):
+            tensor = np.empty((len(rows), *input_shape), dtype=np.float32)
+            for k, item in enumerate(rows):
+                tensor[k] = item.tensor
         batch = Batch([r.index for r in rows], tensor, [r.qc for r in rows], list(skipped))
         rows.clear()
         skipped.clear()
@@ -191,7 +206,8 @@ def iter_batches(
                 pending.append(pool.submit(prepare, job))
             if not pending:
                 break
-            item = pending.popleft().result()
+            with clock.wait("loader"):
+                item = pending.popleft().result()
             if item.tensor is None:
                 if fail_fast and item.error is not None:
                     raise item.error
