@@ -18,16 +18,17 @@ import numpy as np
 from mcnn_infer.card import ModelCard, bit_depth_mismatch
 from mcnn_infer.errors import HcsError, ImageReadError
 from mcnn_infer.image_qc import image_qc
-from mcnn_infer.images import read_field
+from mcnn_infer.images import read_planes
 from mcnn_infer.plate_normalization import PlateNormalizer
-from mcnn_infer.preprocess import preprocess_field
+from mcnn_infer.preprocess import preprocess_planes
 from mcnn_infer.results import THUMB_QC, THUMB_REPRESENTATIVE
 from mcnn_infer.scoring.stage_times import StageClock
 from mcnn_infer.scoring.thumbnails import thumbnail_columns
 
 
-def qc_columns(raw: np.ndarray) -> dict[str, Any]:
-    """``qc_*`` columns of one raw (H, W, C) field (``qc_blurry`` needs the plate: see assembly)."""
+def qc_columns(raw: np.ndarray | Sequence[np.ndarray]) -> dict[str, Any]:
+    """``qc_*`` columns of one raw (H, W, C) field or its C (H, W) planes (``qc_blurry`` needs the plate:
+    see assembly)."""
     measures = image_qc(raw)
     return {
         "qc_empty": bool(measures["qc_empty"]),
@@ -123,17 +124,17 @@ class FieldPreparer:
         clock = self.clock
         try:
             with clock.stage("decode"):
-                raw = read_field(job.paths)
-            mismatch = bit_depth_mismatch(self.card, raw.dtype, job.paths[0])
+                planes = read_planes(job.paths)  # channels apart: no interleaving copy of the raw field
+            mismatch = bit_depth_mismatch(self.card, planes[0].dtype, job.paths[0])
             if mismatch and not self.allow_bit_depth_mismatch:
                 raise ImageReadError(mismatch)
             with clock.stage("image_qc"):
-                qc = qc_columns(raw)
+                qc = qc_columns(planes)
             norm = (
                 self.card.normalization if self.normalizer is None else self.normalizer.for_plate(job.plate)
             )
             with clock.stage("preprocess"):
-                tensor = preprocess_field(raw, norm, self.size)
+                tensor = preprocess_planes(planes, norm, self.size)
             if self.thumbnails and (job.thumbnail or qc["qc_empty"] or qc["qc_saturated"]):
                 with clock.stage("thumbnails"):
                     why = THUMB_REPRESENTATIVE if job.thumbnail else THUMB_QC
