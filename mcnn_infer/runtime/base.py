@@ -4,7 +4,7 @@ An engine takes NHWC float32 batches of at most ``batch_size`` rows, pads the la
 the fixed batch size (so every field is computed by the same compiled kernels, whatever
 batch it falls in, and resumed or sharded runs give identical numbers), and hands back
 ``(tag, logits, embedding, feature_map)`` for the real rows (``feature_map`` None unless the card
-lists the model's ``feature_map`` output: :mod:`mcnn_infer.activation`).
+lists the model's ``feature_map`` output: :mod:`mcnn_infer.activation`; only the rows asked for).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import abc
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +100,12 @@ class Engine(abc.ABC):
         return padded, n
 
     @abc.abstractmethod
-    def submit(self, tensor: np.ndarray, tag: Any) -> None:
-        """Start inference of a (n, H, W, C) float32 batch, n <= batch_size; may block while all requests are busy."""
+    def submit(self, tensor: np.ndarray, tag: Any, map_rows: Sequence[int] | None = None) -> None:
+        """Start inference of a (n, H, W, C) float32 batch, n <= batch_size; may block while all requests are busy.
+
+        ``map_rows``: the rows whose feature map :meth:`poll` hands back (None: all rows; empty: none,
+        so a scorer that makes no activation map copies none).
+        """
 
     @property
     def feature_map_output(self) -> str | None:
@@ -108,8 +113,8 @@ class Engine(abc.ABC):
         return self.card.outputs.get("feature_map")
 
     def poll(self) -> list[tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]]:
-        """Finished batches so far: ``(tag, logits (n, K), embedding (n, E), feature_map (n, T, h, w, F) or
-        None)``; does not block."""
+        """Finished batches so far: ``(tag, logits (n, K), embedding (n, E), feature_map (m, T, h, w, F) or
+        None)`` (the ``m`` rows of ``map_rows`` given to :meth:`submit`, in that order); does not block."""
         self._raise_pending()
         out = []
         while True:
@@ -165,6 +170,14 @@ class Engine(abc.ABC):
             "requests": self.jobs,
             "streams": self.streams,
         }
+
+    def _map_rows(self, maps: np.ndarray, n: int, map_rows: Sequence[int] | None) -> np.ndarray | None:
+        """float32 copy of the feature maps of ``map_rows`` (None: rows ``:n``) of a finished request."""
+        if map_rows is None:
+            return np.array(maps[:n], dtype=np.float32)
+        if not len(map_rows):
+            return None
+        return np.array(maps[np.asarray(map_rows, dtype=np.intp)], dtype=np.float32)
 
     def _started(self) -> None:
         """Note a request starting (call before it is started; see :attr:`busy_seconds`)."""

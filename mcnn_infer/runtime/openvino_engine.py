@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,27 +68,27 @@ class OpenVinoEngine(Engine):
         self._lock = threading.Lock()
 
     def _on_done(self, request, userdata) -> None:
-        tag, n, _keepalive = userdata
+        tag, n, map_rows, _keepalive = userdata
         self._finished()
         try:
             logits = np.array(request.get_tensor(self._logits).data[:n], dtype=np.float32)
             embedding = np.array(request.get_tensor(self._embedding).data[:n], dtype=np.float32)
             maps = None
             if self._maps is not None:
-                maps = np.array(request.get_tensor(self._maps).data[:n], dtype=np.float32)
+                maps = self._map_rows(request.get_tensor(self._maps).data, n, map_rows)
         except BaseException as exc:  # reported to the submitting thread by poll()
             with self._lock:
                 self._error = exc
             return
         self._results.put((tag, logits, embedding, maps))
 
-    def submit(self, tensor: np.ndarray, tag: Any) -> None:
+    def submit(self, tensor: np.ndarray, tag: Any, map_rows: Sequence[int] | None = None) -> None:
         self._raise_pending()
         padded, n = self._pad(tensor)
         # share_inputs avoids a copy; the array is kept alive in userdata until the callback ran.
         self._started()
         try:
-            self._queue.start_async({0: padded}, (tag, n, padded), share_inputs=True)
+            self._queue.start_async({0: padded}, (tag, n, map_rows, padded), share_inputs=True)
         except BaseException:
             self._finished()
             raise

@@ -33,7 +33,7 @@ from mcnn_infer.results import (
 )
 from mcnn_infer.runtime import Engine, open_engine
 from mcnn_infer.scoring.assemble import combine, finish_fields, split_embeddings, write_outputs
-from mcnn_infer.scoring.collector import Collector
+from mcnn_infer.scoring.collector import Collector, map_rows
 from mcnn_infer.scoring.loader import FieldJob, FieldPreparer, iter_batches
 from mcnn_infer.scoring.options import ScoreOptions, default_model_dir, default_workers
 from mcnn_infer.scoring.plate_checks import field_table, scan_plates, wells_outside_map_format
@@ -355,7 +355,9 @@ def run_inference(run: ScoringRun, console: Console | None = None) -> tuple[Coll
                     collector.add_skipped(batch)
                 if batch.indices:
                     with clock.wait("inference"):
-                        engine.submit(batch.tensor, (batch.indices, batch.qc))
+                        # feature maps only of the rows that get an activation map (none without a head)
+                        rows = map_rows(batch.qc) if head is not None else []
+                        engine.submit(batch.tensor, (batch.indices, batch.qc), rows)
                 with clock.stage("writing"):
                     collector.add_results(engine.poll())
         finally:
