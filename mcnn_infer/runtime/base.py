@@ -38,6 +38,8 @@ class Engine(abc.ABC):
         Inference requests that run at the same time.
     streams : int
         CPU streams of the runtime.
+    threads : int
+        Inference threads the runtime uses in all (read back from the compiled model where it says).
     compiled_precision : str
         The floating-point precision the runtime reports it compiled for (``f32``, ``bf16``),
         read back from the compiled model, not assumed from the request.
@@ -53,6 +55,7 @@ class Engine(abc.ABC):
     batch_size: int
     jobs: int = 1
     streams: int = 1
+    threads: int = 1
     compiled_precision: str = "f32"
     precision_reason: str = "requested"
 
@@ -169,6 +172,7 @@ class Engine(abc.ABC):
             "batch_size": self.batch_size,
             "requests": self.jobs,
             "streams": self.streams,
+            "threads": self.threads,
         }
 
     def _map_rows(self, maps: np.ndarray, n: int, map_rows: Sequence[int] | None) -> np.ndarray | None:

@@ -34,7 +34,8 @@ class OnnxRuntimeEngine(Engine):
         self.streams = 1
         self.compiled_precision = "f32"
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads or os.cpu_count() or 1)
+        self.threads = int(threads or os.cpu_count() or 1)
+        options.intra_op_num_threads = self.threads
         self.session = ort.InferenceSession(
             str(main_file), sess_options=options, providers=["CPUExecutionProvider"]
         )

@@ -57,6 +57,7 @@ class OpenVinoEngine(Engine):
             )
         self.jobs = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.streams = int(self.compiled.get_property("NUM_STREAMS"))
+        self.threads = int(self.compiled.get_property(props.inference_num_threads))
         self._logits = self.compiled.output(card.outputs["logits"])
         self._embedding = self.compiled.output(card.outputs["embedding"])
         self._maps = self.compiled.output(self.feature_map_output) if self.feature_map_output else None

@@ -35,7 +35,7 @@ from mcnn_infer.runtime import Engine, open_engine
 from mcnn_infer.scoring.assemble import combine, finish_fields, split_embeddings, write_outputs
 from mcnn_infer.scoring.collector import Collector, map_rows
 from mcnn_infer.scoring.loader import FieldJob, FieldPreparer, iter_batches
-from mcnn_infer.scoring.options import ScoreOptions, default_model_dir, default_workers
+from mcnn_infer.scoring.options import ScoreOptions, default_model_dir, default_workers, thread_plan
 from mcnn_infer.scoring.plate_checks import field_table, scan_plates, wells_outside_map_format
 from mcnn_infer.scoring.precision_hint import auto_precision_hint
 from mcnn_infer.scoring.progress import plate_progress, stage_table, summary_table
@@ -272,7 +272,8 @@ def prepare_run(
         console.print(
             f"model {card.model_name} ({model_path}), {engine.fmt.name} computing in "
             f"{engine.compute_summary()} ({engine.precision_reason}); batch {engine.batch_size}, "
-            f"{engine.jobs} inference requests, {workers} loader threads; shard {shard.label}; "
+            f"{engine.jobs} inference requests on {engine.streams} streams ({engine.threads} threads), {workers} "
+            f"loader threads; shard {shard.label}; "
             f"{len(fields)} fields, {len(fields) - len(todo)} already scored; intensity normalisation "
             f"{'per plate' if normalizer.per_plate else 'from the model card'}"
         )
@@ -401,6 +402,7 @@ def finish_run(
         "fingerprint": run.fingerprint["digest"],
         "normalization": run.normalizer.record(fields["plate"].unique()),
         "engine": {**engine.describe(), "loader_threads": run.workers},
+        "threads": thread_plan(options, run.workers, engine.streams, engine.threads),
         "cpu": cpu_report(),
         "stages": stages,
         "precision_hint": hint,

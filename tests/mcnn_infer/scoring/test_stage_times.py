@@ -70,7 +70,12 @@ def test_nothing_scored_bounds_nothing():
 def test_run_json_holds_the_stage_times(tiny_model, plate_24, tmp_path):
     out = tmp_path / "out"
     summary = score_plates([plate_24], out, tiny_model, ScoreOptions(batch_size=4, workers=2))
-    stages = json.loads((out / "run.json").read_text())["stages"]
+    info = json.loads((out / "run.json").read_text())
+    stages = info["stages"]
+    threads = info["threads"]  # the CPU split between loader and inference, explicit
+    assert threads["loader_threads"] == 2 and threads["loader_from"] == "--workers"
+    assert threads["inference_threads"] >= 1 and threads["inference_streams"] >= 1
+    assert threads["inference_from"] == "the runtime's THROUGHPUT hint" and threads["cores"] >= 1
     assert stages == summary.run_info["stages"]
     assert stages["fields"] == 48
     assert set(stages["stages"]) == set(STAGES)
