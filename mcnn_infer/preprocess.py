@@ -225,7 +225,9 @@ def normalize(image: np.ndarray, norm: Normalization, out: np.ndarray | None = N
     return out
 
 
-def preprocess_planes(planes: Sequence[np.ndarray], norm: Normalization, size: Sequence[int]) -> np.ndarray:
+def preprocess_planes(
+    planes: Sequence[np.ndarray], norm: Normalization, size: Sequence[int], out: np.ndarray | None = None
+) -> np.ndarray:
     """Turn a field's channel planes into model input: area-resize, then normalise, plane by plane.
 
     Each plane is read in its own dtype until the resize (which works on a float32 copy of it)
@@ -241,18 +243,26 @@ def preprocess_planes(planes: Sequence[np.ndarray], norm: Normalization, size: S
         Per-channel low/high intensities (C values each).
     size : (int, int)
         Model input (height, width) in pixels.
+    out : numpy.ndarray, optional
+        float32 (height, width, C) to write into (e.g. a row of the batch the field will be
+        inferred in), instead of a new array.
 
     Returns
     -------
     numpy.ndarray
-        Shape (height, width, C), float32 in [0, 1].
+        Shape (height, width, C), float32 in [0, 1] (``out`` when given).
     """
     if len(planes) != norm.n_channels:
         raise ConfigError(
             f"field has {len(planes)} channels but the normalisation has {norm.n_channels} (expected equal)"
         )
     size = (int(size[0]), int(size[1]))
-    out = np.empty((*size, len(planes)), dtype=np.float32)
+    if out is None:
+        out = np.empty((*size, len(planes)), dtype=np.float32)
+    elif out.shape != (*size, len(planes)) or out.dtype != np.float32:
+        raise ConfigError(
+            f"preprocess output of shape {out.shape} {out.dtype}; expected {(*size, len(planes))} float32"
+        )
     for c, (plane, low, high) in enumerate(zip(planes, norm.low, norm.high, strict=True)):
         source = plane if plane.shape == size else resize_plane(plane, size)
         _normalize_plane(source, low, high, out[:, :, c])

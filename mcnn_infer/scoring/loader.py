@@ -120,7 +120,8 @@ class FieldPreparer:
         self.thumbnails = thumbnails
         self.clock = clock or StageClock()
 
-    def __call__(self, job: FieldJob) -> LoadedField:
+    def __call__(self, job: FieldJob, out: np.ndarray | None = None) -> LoadedField:
+        """Load ``job``; the model input is written into ``out`` (float32 (H, W, C)) when given."""
         clock = self.clock
         try:
             with clock.stage("decode"):
@@ -134,7 +135,7 @@ class FieldPreparer:
                 self.card.normalization if self.normalizer is None else self.normalizer.for_plate(job.plate)
             )
             with clock.stage("preprocess"):
-                tensor = preprocess_planes(planes, norm, self.size)
+                tensor = preprocess_planes(planes, norm, self.size, out)
             if self.thumbnails and (job.thumbnail or qc["qc_empty"] or qc["qc_saturated"]):
                 with clock.stage("thumbnails"):
                     why = THUMB_REPRESENTATIVE if job.thumbnail else THUMB_QC
@@ -146,7 +147,7 @@ class FieldPreparer:
 
 def iter_batches(
     jobs: Iterable[FieldJob],
-    prepare: Callable[[FieldJob], LoadedField],
+    prepare: Callable[[FieldJob, np.ndarray], LoadedField],
     batch_size: int,
     input_shape: Sequence[int],
     workers: int,
@@ -160,7 +161,10 @@ def iter_batches(
     ----------
     jobs : iterable of FieldJob
     prepare : callable
-        FieldJob -> LoadedField (e.g. :class:`FieldPreparer`).
+        ``(FieldJob, out) -> LoadedField`` (e.g. :class:`FieldPreparer`), writing the model input into
+        ``out``, the field's row of the batch it is meant for: while no field is skipped, every batch
+        is yielded as the array the loader threads wrote (no copy); after a skip the rows no longer
+        line up and batches are stacked from the fields' rows.
     batch_size : int
         Fields per batch (the last batch may be smaller).
     input_shape : (height, width, channels)
@@ -180,19 +184,33 @@ def iter_batches(
     """
     max_inflight = max(int(max_inflight), 1)
     clock = clock or StageClock()
-    pending: deque[Future[LoadedField]] = deque()
+    pending: deque[tuple[Future[LoadedField], np.ndarray, int]] = deque()
     source = iter(jobs)
     exhausted = False
     rows: list[LoadedField] = []
     skipped: list[LoadedField] = []
 
+    places: list[tuple[np.ndarray, int]] = []  # (batch array, row) each loaded row was written into
+    filling: list = [None, batch_size]  # the batch array new jobs write into, and its next free row
+
+    def slot() -> tuple[np.ndarray, int]:
+        if filling[1] == batch_size:
+            filling[0], filling[1] = np.empty((batch_size, *input_shape), dtype=np.float32), 0
+        filling[1] += 1
+        return filling[0], filling[1] - 1
+
     def emit() -> Batch:
-        with clock.stage("batching"):
-            tensor = np.empty((len(rows), *input_shape), dtype=np.float32)
-            for k, item in enumerate(rows):
-                tensor[k] = item.tensor
+        first = places[0][0] if places else None
+        if first is not None and all(a is first and r == k for k, (a, r) in enumerate(places)):
+            tensor = first[: len(rows)]  # the loader threads wrote these rows in place
+        else:
+            with clock.stage("batching"):
+                tensor = np.empty((len(rows), *input_shape), dtype=np.float32)
+                for k, item in enumerate(rows):
+                    tensor[k] = item.tensor
         batch = Batch([r.index for r in rows], tensor, [r.qc for r in rows], list(skipped))
         rows.clear()
+        places.clear()
         skipped.clear()
         return batch
 
@@ -204,17 +222,20 @@ def iter_batches(
                 if job is None:
                     exhausted = True
                     break
-                pending.append(pool.submit(prepare, job))
+                array, row = slot()
+                pending.append((pool.submit(prepare, job, array[row]), array, row))
             if not pending:
                 break
+            future, array, row = pending.popleft()
             with clock.wait("loader"):
-                item = pending.popleft().result()
+                item = future.result()
             if item.tensor is None:
                 if fail_fast and item.error is not None:
                     raise item.error
                 skipped.append(item)
             else:
                 rows.append(item)
+                places.append((array, row))
             if len(rows) >= batch_size:
                 yield emit()
         if rows or skipped:
