@@ -68,8 +68,13 @@ class Engine(abc.ABC):
         batch_size: int,
         threads: int | None = None,
         hint: str = "THROUGHPUT",
+        streams: int | None = None,
     ) -> None:
         self.card, self.fmt, self.model_dir, self.batch_size = card, fmt, Path(model_dir), int(batch_size)
+        #: CPU streams asked for (None: the runtime's choice for ``hint``); runtimes without streams ignore it.
+        self.streams_requested = None if streams is None else int(streams)
+        #: Where batch size and streams came from (set by :func:`mcnn_infer.runtime.compile_engine`).
+        self.settings_from: dict[str, str] = {}
         self._results: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._busy_lock = threading.Lock()
@@ -173,6 +178,7 @@ class Engine(abc.ABC):
             "requests": self.jobs,
             "streams": self.streams,
             "threads": self.threads,
+            "settings_from": dict(self.settings_from),
         }
 
     def _map_rows(self, maps: np.ndarray, n: int, map_rows: Sequence[int] | None) -> np.ndarray | None:

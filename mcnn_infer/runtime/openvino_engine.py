@@ -48,6 +48,8 @@ class OpenVinoEngine(Engine):
         }
         if threads:
             config[props.inference_num_threads] = int(threads)
+        if self.streams_requested:
+            config[props.num_streams] = int(self.streams_requested)
         self.compiled = core.compile_model(model, "CPU", config)
         self.compiled_precision = self.compiled.get_property(hints.inference_precision).get_type_name()
         if self.compiled_precision != fmt.inference_precision:
