@@ -44,7 +44,7 @@ def stage_table(report: dict) -> Table:
     runs, CPU seconds in total and per field, wall seconds; the caption names the bounding stage."""
     fields = report["fields"]
     table = Table(
-        title=f"where the time went: {fields} fields in {report['wall_seconds']:.2f} s wall, "
+        title=f"where the scoring loop's time went: {fields} fields in {report['wall_seconds']:.2f} s wall, "
         f"{report['process_cpu_seconds']:.2f} CPU-s",
         caption=f"bounded by {report['bound_by']}: {report['bound_reason']}",
     )
