@@ -17,6 +17,8 @@ size the precisions run one after the other, ``--repeats`` round-robin rounds, b
   ``predicted_class`` with the fp32 run (both ``fields.parquet``), the largest class-probability
   difference, and the precision the run compiled (``engine.inference_precision_compiled`` of its
   run.json);
+* per precision, where the kept end-to-end run's time went (CPU ms per field per stage and the
+  bounding stage, from its run.json ``stages``: :mod:`mcnn_infer.scoring.stage_times`);
 * with ``--plate-normalization``, also end-to-end fields/s of the same model with per-plate
   normalisation (first precision only) and its ratio to the card-normalised run.
 
@@ -208,6 +210,7 @@ def end_to_end(
         "batch": engine["batch_size"],
         "requests": engine["requests"],
         "cpu": info["cpu"],
+        "stages": info["stages"],
     }
 
 
@@ -354,6 +357,20 @@ def main() -> None:
         report(results, precisions, twin is not None, args, first_cpu)
 
 
+def stage_report(results: list[dict], precisions: list[str]) -> None:
+    """Where each kept ``hcs score`` run's time went (its run.json ``stages``): CPU ms per field per stage."""
+    keys = list(results[0]["by_precision"][precisions[0]]["e2e"]["stages"]["stages"])
+    print()
+    print("where the time went (run.json stages of the kept e2e runs; CPU ms per field, inference: the rest")
+    print("of the process CPU time; bound: what the main thread waited for most):")
+    print(f"{'fields':>6} {'prec':>5} " + " ".join(f"{k[:10]:>10}" for k in keys) + "  bound")
+    for row in results:
+        for p in precisions:
+            stages = row["by_precision"][p]["e2e"]["stages"]
+            cells = " ".join(f"{stages['stages'][k]['cpu_ms_per_field']:>10.2f}" for k in keys)
+            print(f"{row['n']:>6} {p:>5} {cells}  {stages['bound_by']}")
+
+
 def report(results: list[dict], precisions: list[str], per_plate: bool, args, run_cpu: dict) -> None:
     for line in cpu_lines(run_cpu, "run.json of the fp32 run"):
         print(line)
@@ -408,6 +425,7 @@ def report(results: list[dict], precisions: list[str], per_plate: bool, args, ru
         f"(agreement over the fields of each plate: hard links to {args.distinct} distinct fields, "
         "so one disagreeing distinct field counts once per copy)"
     )
+    stage_report(results, precisions)
     if args.mcnn and "bf16" in precisions:
         last = results[-1]["by_precision"]
         speed = last["bf16"]["e2e"]["fields_per_s"] / last["fp32"]["e2e"]["fields_per_s"]

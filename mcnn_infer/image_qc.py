@@ -17,6 +17,8 @@ the analysis summarises the flags (:func:`mcnn_infer.analysis.qc.field_qc_summar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -29,14 +31,27 @@ _STATS_STEP = 4
 _FOCUS_STEP = 2
 
 
-def _channels(raw: np.ndarray) -> np.ndarray:
-    if raw.ndim == 2:
-        raw = raw[:, :, None]
-    if raw.ndim != 3 or raw.shape[0] < 3 or raw.shape[1] < 3:
-        raise ImageReadError(
-            f"image_qc: field of shape {raw.shape}; expected (H, W) or (H, W, C) with H, W >= 3"
-        )
-    return raw
+def _planes(raw: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The (H, W) channel planes of an (H, W) or (H, W, C) field, or of a sequence of planes."""
+    if isinstance(raw, (list, tuple)):
+        planes = [np.asarray(p) for p in raw]
+        shapes = {p.shape for p in planes}
+        dtypes = {p.dtype for p in planes}
+        if not planes or len(shapes) != 1 or len(dtypes) != 1 or planes[0].ndim != 2:
+            raise ImageReadError(
+                f"image_qc: planes of shapes {sorted(shapes)} and dtypes {sorted(map(str, dtypes))}; "
+                "expected one or more (H, W) planes alike"
+            )
+        shape = planes[0].shape
+    else:
+        raw = np.asarray(raw)
+        if raw.ndim == 2:
+            raw = raw[:, :, None]
+        shape = raw.shape
+        planes = [raw[:, :, c] for c in range(raw.shape[2])] if raw.ndim == 3 else []
+    if len(shape) not in (2, 3) or shape[0] < 3 or shape[1] < 3:
+        raise ImageReadError(f"image_qc: field of shape {shape}; expected (H, W) or (H, W, C) with H, W >= 3")
+    return planes
 
 
 def saturation_value(dtype: np.dtype) -> float:
@@ -45,13 +60,26 @@ def saturation_value(dtype: np.dtype) -> float:
     return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
 
 
-def image_qc(raw: np.ndarray) -> dict[str, float | bool]:
+def _median(values: np.ndarray, counted: bool) -> float:
+    """``np.median`` of a 1-D array; with ``counted`` (non-negative integer values below 2**17) from a
+    histogram of the values instead of a partition: the same number, several times faster."""
+    if not counted:
+        return float(np.median(values))
+    cum = np.cumsum(np.bincount(values.astype(np.int64, copy=False)))
+    n = values.size
+    # order statistics (n - 1) // 2 and n // 2 (0-based): the smallest values whose count exceeds them
+    low, high = np.searchsorted(cum, [(n - 1) // 2, n // 2], side="right")
+    return (int(low) + int(high)) / 2
+
+
+def image_qc(raw: np.ndarray | Sequence[np.ndarray]) -> dict[str, float | bool]:
     """Cheap image-QC measures of one raw field.
 
     Parameters
     ----------
-    raw : numpy.ndarray, shape (H, W, C) or (H, W)
-        Raw intensities in native dtype (uint8 / uint16 / float32), channels last.
+    raw : numpy.ndarray, shape (H, W, C) or (H, W), or a sequence of (H, W) planes
+        Raw intensities in native dtype (uint8 / uint16 / float32), channels last (or one
+        plane per channel, as :func:`mcnn_infer.images.read_planes` returns them: same numbers).
 
     Returns
     -------
@@ -60,18 +88,26 @@ def image_qc(raw: np.ndarray) -> dict[str, float | bool]:
         ``qc_empty`` (bool), ``qc_saturated`` (bool). Out-of-focus needs the plate context:
         see :func:`blurry_flags`.
     """
-    raw = _channels(np.asarray(raw))
-    sat = saturation_value(raw.dtype)
+    planes = _planes(raw)
+    dtype = planes[0].dtype
+    sat = saturation_value(dtype)
+    counted = dtype in (np.uint8, np.uint16)  # exact medians from histograms
     fg, sat_frac, focus = 0.0, 0.0, []
-    for c in range(raw.shape[2]):
-        ch = raw[:, :, c]
-        sub = ch[::_STATS_STEP, ::_STATS_STEP].astype(np.float32).ravel()
-        med = float(np.median(sub))
-        mad = float(np.median(np.abs(sub - med)))
-        thr = med + 5.0 * 1.4826 * max(mad, 1e-6 if raw.dtype.kind == "f" else 0.5)
+    for ch in planes:
+        # one float32 copy per channel: the 2x subsample for focus; the 4x one for the statistics is
+        # every other pixel of it (the same pixels as ch[::4, ::4])
+        x = ch[::_FOCUS_STEP, ::_FOCUS_STEP].astype(np.float32)
+        sub = x[:: _STATS_STEP // _FOCUS_STEP, :: _STATS_STEP // _FOCUS_STEP].ravel()
+        med = _median(sub, counted)
+        # |sub - med| is a multiple of 0.5 for integer pixels: its median is half that of 2|sub - med|
+        mad = (
+            _median(np.abs(2.0 * sub - 2.0 * med), counted) / 2
+            if counted
+            else _median(np.abs(sub - med), False)
+        )
+        thr = med + 5.0 * 1.4826 * max(mad, 1e-6 if dtype.kind == "f" else 0.5)
         fg = max(fg, float(np.count_nonzero(sub > thr)) / sub.size)
         sat_frac = max(sat_frac, float(np.count_nonzero(sub >= sat)) / sub.size)
-        x = ch[::_FOCUS_STEP, ::_FOCUS_STEP].astype(np.float32)
         lap = 4.0 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]
         var = float(x.var())
         focus.append(float(lap.var()) / var if var > 0 else 0.0)

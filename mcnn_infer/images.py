@@ -40,6 +40,7 @@ __all__ = [
     "image_info",
     "read_field",
     "read_image",
+    "read_planes",
     "reason_text",
 ]
 
@@ -164,8 +165,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     return finish_plane(path, data)
 
 
-def read_field(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
-    """Read the channel files of one field and stack them.
+def read_planes(paths: Sequence[str | os.PathLike[str]]) -> list[np.ndarray]:
+    """Read the channel files of one field as separate planes (no interleaving copy).
 
     Parameters
     ----------
@@ -174,8 +175,8 @@ def read_field(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
 
     Returns
     -------
-    numpy.ndarray
-        Shape (H, W, C) with C = ``len(paths)``, the common stored dtype.
+    list of numpy.ndarray
+        C planes of shape (H, W), all of the same shape and stored dtype.
 
     Raises
     ------
@@ -192,4 +193,10 @@ def read_field(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
                 f"channel image {path} is {plane.shape[0]}x{plane.shape[1]} {plane.dtype}, but {paths[0]} is "
                 f"{first.shape[0]}x{first.shape[1]} {first.dtype} (expected all channels of a field alike)"
             )
-    return np.stack(planes, axis=-1)
+    return planes
+
+
+def read_field(paths: Sequence[str | os.PathLike[str]]) -> np.ndarray:
+    """The planes of :func:`read_planes` (same arguments and errors) interleaved into one
+    (H, W, C) array of their dtype, C = ``len(paths)``."""
+    return np.stack(read_planes(paths), axis=-1)

@@ -25,8 +25,6 @@ DATASET_METHOD = "percentile"
 PLATE_METHOD = "plate"
 FIXED_METHOD = "fixed"
 METHODS = (DATASET_METHOD, PLATE_METHOD, FIXED_METHOD)
-#: Most channels OpenCV's INTER_AREA resizes in one call.
-_CV_MAX_CHANNELS = 4
 
 
 @dataclass(frozen=True)
@@ -150,14 +148,35 @@ def fit_normalization(
     )
 
 
-def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize with area interpolation (each output pixel = mean of the input area it covers).
+def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area-resize one channel plane (each output pixel = mean of the input area it covers).
 
-    Integer downscale factors use numpy block means; other factors use OpenCV's ``INTER_AREA``
-    (exact fractional-area weights when shrinking, bilinear-like when enlarging) in one call for
-    up to 4 channels, in groups of 4 beyond (OpenCV's limit for area interpolation). Neither path enters BLAS: the scorer and the per-plate
-    normaliser call this from thread pools, and numpy's bundled OpenBLAS can deadlock when
-    entered from several threads.
+    OpenCV's ``INTER_AREA`` on a float32 copy: exact (fractional-area) weights when shrinking,
+    block means for integer factors, bilinear-like when enlarging. It never enters BLAS: the
+    scorer and the per-plate normaliser call this from thread pools, and numpy's bundled OpenBLAS
+    can deadlock when entered from several threads.
+
+    Parameters
+    ----------
+    plane : numpy.ndarray
+        Shape (H, W), any numeric dtype (a strided view is fine).
+    size : (int, int)
+        Output (height, width) in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (height, width), float32 (``plane`` itself when it is float32 of that size).
+    """
+    height, width = size
+    if plane.shape == (height, width):
+        return plane.astype(np.float32, copy=False)
+    source = np.ascontiguousarray(plane, dtype=np.float32)
+    return cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA).reshape(height, width)
+
+
+def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize every channel of an (H, W, C) image with :func:`resize_plane`.
 
     Parameters
     ----------
@@ -169,29 +188,22 @@ def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Shape (height, width, C), float32.
+        Shape (height, width, C), float32 (``image`` itself when it is float32 of that size).
     """
     height, width = size
-    in_h, in_w, channels = image.shape
-    if (in_h, in_w) == (height, width):
+    if image.shape[:2] == (height, width):
         return image.astype(np.float32, copy=False)
-    if in_h % height == 0 and in_w % width == 0:
-        fy, fx = in_h // height, in_w // width
-        blocks = image.reshape(height, fy, width, fx, channels).astype(np.float32, copy=False)
-        return blocks.mean(axis=(1, 3), dtype=np.float32)
-    source = np.ascontiguousarray(image, dtype=np.float32)
-    if channels <= _CV_MAX_CHANNELS:
-        return cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA).reshape(
-            height, width, channels
-        )
-    out = np.empty((height, width, channels), dtype=np.float32)
-    for start in range(0, channels, _CV_MAX_CHANNELS):
-        stop = min(start + _CV_MAX_CHANNELS, channels)
-        chunk = np.ascontiguousarray(source[:, :, start:stop])
-        out[:, :, start:stop] = cv2.resize(chunk, (width, height), interpolation=cv2.INTER_AREA).reshape(
-            height, width, stop - start
-        )
+    out = np.empty((height, width, image.shape[2]), dtype=np.float32)
+    for c in range(image.shape[2]):
+        out[:, :, c] = resize_plane(image[:, :, c], (height, width))
     return out
+
+
+def _normalize_plane(plane: np.ndarray, low: float, high: float, out: np.ndarray) -> None:
+    """``out = clip((plane - low) / (high - low), 0, 1)`` in float32, in three passes over ``out``."""
+    np.subtract(plane, np.float32(low), out=out, dtype=np.float32, casting="unsafe")
+    np.multiply(out, np.float32(1.0 / (high - low)), out=out)
+    np.clip(out, 0.0, 1.0, out=out)
 
 
 def normalize(image: np.ndarray, norm: Normalization, out: np.ndarray | None = None) -> np.ndarray:
@@ -209,37 +221,60 @@ def normalize(image: np.ndarray, norm: Normalization, out: np.ndarray | None = N
     if out is None:
         out = np.empty(image.shape, dtype=np.float32)
     for c, (low, high) in enumerate(zip(norm.low, norm.high, strict=True)):
-        plane = out[..., c]
-        np.subtract(image[..., c], np.float32(low), out=plane, dtype=np.float32, casting="unsafe")
-        np.multiply(plane, np.float32(1.0 / (high - low)), out=plane)
-        np.clip(plane, 0.0, 1.0, out=plane)
+        _normalize_plane(image[..., c], low, high, out[..., c])
     return out
 
 
-def preprocess_field(raw: np.ndarray, norm: Normalization, size: Sequence[int]) -> np.ndarray:
-    """Turn a raw field into model input: area-resize, then per-channel normalisation.
+def preprocess_planes(
+    planes: Sequence[np.ndarray], norm: Normalization, size: Sequence[int], out: np.ndarray | None = None
+) -> np.ndarray:
+    """Turn a field's channel planes into model input: area-resize, then normalise, plane by plane.
+
+    Each plane is read in its own dtype until the resize (which works on a float32 copy of it)
+    and normalised straight into its channel of the output, so a field costs one pass to float32,
+    the resize, and the three normalisation passes over the (small) resized plane; a field already
+    at the model size is normalised from camera counts without any intermediate copy.
 
     Parameters
     ----------
-    raw : numpy.ndarray
-        Shape (H, W, C), camera counts (any numeric dtype).
+    planes : sequence of numpy.ndarray
+        C planes of shape (H, W), camera counts (any numeric dtype; strided views are fine).
     norm : Normalization
         Per-channel low/high intensities (C values each).
     size : (int, int)
         Model input (height, width) in pixels.
+    out : numpy.ndarray, optional
+        float32 (height, width, C) to write into (e.g. a row of the batch the field will be
+        inferred in), instead of a new array.
 
     Returns
     -------
     numpy.ndarray
-        Shape (height, width, C), float32 in [0, 1].
+        Shape (height, width, C), float32 in [0, 1] (``out`` when given).
     """
+    if len(planes) != norm.n_channels:
+        raise ConfigError(
+            f"field has {len(planes)} channels but the normalisation has {norm.n_channels} (expected equal)"
+        )
+    size = (int(size[0]), int(size[1]))
+    if out is None:
+        out = np.empty((*size, len(planes)), dtype=np.float32)
+    elif out.shape != (*size, len(planes)) or out.dtype != np.float32:
+        raise ConfigError(
+            f"preprocess output of shape {out.shape} {out.dtype}; expected {(*size, len(planes))} float32"
+        )
+    for c, (plane, low, high) in enumerate(zip(planes, norm.low, norm.high, strict=True)):
+        source = plane if plane.shape == size else resize_plane(plane, size)
+        _normalize_plane(source, low, high, out[:, :, c])
+    return out
+
+
+def preprocess_field(raw: np.ndarray, norm: Normalization, size: Sequence[int]) -> np.ndarray:
+    """:func:`preprocess_planes` of the channels of an (H, W, C) field of camera counts: float32
+    (height, width, C) in [0, 1], the same numbers."""
     if raw.ndim != 3:
         raise ConfigError(f"preprocess_field needs an (H, W, C) field, got shape {raw.shape}")
-    size = (int(size[0]), int(size[1]))
-    if raw.shape[:2] == size:
-        return normalize(raw, norm)  # one pass from camera counts, no intermediate copy
-    resized = area_resize(raw, size)  # a new float32 array: normalise it in place
-    return normalize(resized, norm, out=resized)
+    return preprocess_planes([raw[:, :, c] for c in range(raw.shape[2])], norm, size)
 
 
 def tile_offsets(field_size: Sequence[int], tile_size: Sequence[int]) -> list[tuple[int, int]]:

@@ -4,13 +4,16 @@ An engine takes NHWC float32 batches of at most ``batch_size`` rows, pads the la
 the fixed batch size (so every field is computed by the same compiled kernels, whatever
 batch it falls in, and resumed or sharded runs give identical numbers), and hands back
 ``(tag, logits, embedding, feature_map)`` for the real rows (``feature_map`` None unless the card
-lists the model's ``feature_map`` output: :mod:`mcnn_infer.activation`).
+lists the model's ``feature_map`` output: :mod:`mcnn_infer.activation`; only the rows asked for).
 """
 
 from __future__ import annotations
 
 import abc
 import queue
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,8 @@ class Engine(abc.ABC):
         Inference requests that run at the same time.
     streams : int
         CPU streams of the runtime.
+    threads : int
+        Inference threads the runtime uses in all (read back from the compiled model where it says).
     compiled_precision : str
         The floating-point precision the runtime reports it compiled for (``f32``, ``bf16``),
         read back from the compiled model, not assumed from the request.
@@ -50,6 +55,7 @@ class Engine(abc.ABC):
     batch_size: int
     jobs: int = 1
     streams: int = 1
+    threads: int = 1
     compiled_precision: str = "f32"
     precision_reason: str = "requested"
 
@@ -62,10 +68,19 @@ class Engine(abc.ABC):
         batch_size: int,
         threads: int | None = None,
         hint: str = "THROUGHPUT",
+        streams: int | None = None,
     ) -> None:
         self.card, self.fmt, self.model_dir, self.batch_size = card, fmt, Path(model_dir), int(batch_size)
+        #: CPU streams asked for (None: the runtime's choice for ``hint``); runtimes without streams ignore it.
+        self.streams_requested = None if streams is None else int(streams)
+        #: Where batch size and streams came from (set by :func:`mcnn_infer.runtime.compile_engine`).
+        self.settings_from: dict[str, str] = {}
         self._results: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
+        self._busy_lock = threading.Lock()
+        self._inflight = 0
+        self._busy_since = 0.0
+        self._busy = 0.0
         self._open(Path(main_file), threads, hint)
 
     @abc.abstractmethod
@@ -93,8 +108,12 @@ class Engine(abc.ABC):
         return padded, n
 
     @abc.abstractmethod
-    def submit(self, tensor: np.ndarray, tag: Any) -> None:
-        """Start inference of a (n, H, W, C) float32 batch, n <= batch_size; may block while all requests are busy."""
+    def submit(self, tensor: np.ndarray, tag: Any, map_rows: Sequence[int] | None = None) -> None:
+        """Start inference of a (n, H, W, C) float32 batch, n <= batch_size; may block while all requests are busy.
+
+        ``map_rows``: the rows whose feature map :meth:`poll` hands back (None: all rows; empty: none,
+        so a scorer that makes no activation map copies none).
+        """
 
     @property
     def feature_map_output(self) -> str | None:
@@ -102,8 +121,8 @@ class Engine(abc.ABC):
         return self.card.outputs.get("feature_map")
 
     def poll(self) -> list[tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]]:
-        """Finished batches so far: ``(tag, logits (n, K), embedding (n, E), feature_map (n, T, h, w, F) or
-        None)``; does not block."""
+        """Finished batches so far: ``(tag, logits (n, K), embedding (n, E), feature_map (m, T, h, w, F) or
+        None)`` (the ``m`` rows of ``map_rows`` given to :meth:`submit`, in that order); does not block."""
         self._raise_pending()
         out = []
         while True:
@@ -158,7 +177,38 @@ class Engine(abc.ABC):
             "batch_size": self.batch_size,
             "requests": self.jobs,
             "streams": self.streams,
+            "threads": self.threads,
+            "settings_from": dict(self.settings_from),
         }
+
+    def _map_rows(self, maps: np.ndarray, n: int, map_rows: Sequence[int] | None) -> np.ndarray | None:
+        """float32 copy of the feature maps of ``map_rows`` (None: rows ``:n``) of a finished request."""
+        if map_rows is None:
+            return np.array(maps[:n], dtype=np.float32)
+        if not len(map_rows):
+            return None
+        return np.array(maps[np.asarray(map_rows, dtype=np.intp)], dtype=np.float32)
+
+    def _started(self) -> None:
+        """Note a request starting (call before it is started; see :attr:`busy_seconds`)."""
+        with self._busy_lock:
+            if self._inflight == 0:
+                self._busy_since = time.perf_counter()
+            self._inflight += 1
+
+    def _finished(self) -> None:
+        """Note a request finished (or failed)."""
+        with self._busy_lock:
+            self._inflight = max(0, self._inflight - 1)
+            if self._inflight == 0:
+                self._busy += time.perf_counter() - self._busy_since
+
+    @property
+    def busy_seconds(self) -> float:
+        """Wall seconds during which at least one request was computing, since the engine opened."""
+        with self._busy_lock:
+            running = time.perf_counter() - self._busy_since if self._inflight else 0.0
+            return self._busy + running
 
     def _raise_pending(self) -> None:
         if self._error is not None:

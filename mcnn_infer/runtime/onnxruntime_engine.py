@@ -7,6 +7,7 @@ automatic BF16 path there), so the compiled precision is ``f32``.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ class OnnxRuntimeEngine(Engine):
         self.streams = 1
         self.compiled_precision = "f32"
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads or os.cpu_count() or 1)
+        self.threads = int(threads or os.cpu_count() or 1)
+        options.intra_op_num_threads = self.threads
         self.session = ort.InferenceSession(
             str(main_file), sess_options=options, providers=["CPUExecutionProvider"]
         )
@@ -42,10 +44,14 @@ class OnnxRuntimeEngine(Engine):
             self._names.append(self.feature_map_output)
         self._input = self.session.get_inputs()[0].name
 
-    def submit(self, tensor: np.ndarray, tag: Any) -> None:
+    def submit(self, tensor: np.ndarray, tag: Any, map_rows: Sequence[int] | None = None) -> None:
         padded, n = self._pad(tensor)
-        logits, embedding, *rest = self.session.run(self._names, {self._input: padded})
-        maps = np.asarray(rest[0][:n], np.float32) if rest else None
+        self._started()
+        try:
+            logits, embedding, *rest = self.session.run(self._names, {self._input: padded})
+        finally:
+            self._finished()
+        maps = self._map_rows(rest[0], n, map_rows) if rest else None
         self._results.put(
             (tag, np.asarray(logits[:n], np.float32), np.asarray(embedding[:n], np.float32), maps)
         )

@@ -115,6 +115,7 @@ def compile_engine(
     batch_size: int | None = None,
     threads: int | None = None,
     hint: str = "THROUGHPUT",
+    streams: int | None = None,
 ) -> Engine:
     """Compile an already verified file as format ``fmt`` (the export's checks use this before the
     card lists the format; everything else calls :func:`open_engine`).
@@ -130,11 +131,21 @@ def compile_engine(
         require_native_bf16(f"precision bf16 (format {fmt.name})")
     size = batch_size or choose_batch_size(card.input.height, card.input.width, len(card.input.channels))
     try:
-        return ENGINES[fmt.runtime](card, fmt, Path(main_file), Path(model_dir), size, threads, hint)
+        engine = ENGINES[fmt.runtime](
+            card, fmt, Path(main_file), Path(model_dir), size, threads, hint, streams
+        )
     except (ModelCardError, ConfigError):
         raise
     except Exception as exc:
         raise ModelCardError(f"model file {main_file} could not be loaded by {fmt.runtime} ({exc})") from exc
+    engine.settings_from = {
+        "batch_size": "requested"
+        if batch_size
+        else "input size: 32 MiB of float32 input per request, at most 32",
+        "streams": "requested" if streams else f"the runtime's {hint} hint",
+        "hint": hint,
+    }
+    return engine
 
 
 def open_engine(
@@ -145,6 +156,7 @@ def open_engine(
     threads: int | None = None,
     card: ModelCard | None = None,
     hint: str = "THROUGHPUT",
+    streams: int | None = None,
 ) -> Engine:
     """Verify a model's checksums and compile it for batched CPU inference.
 
@@ -164,6 +176,8 @@ def open_engine(
         The folder's card when already loaded.
     hint : {'THROUGHPUT', 'LATENCY'}
         OpenVINO performance hint.
+    streams : int, optional
+        OpenVINO CPU streams (default: the hint's choice; benchmarks/engine_settings.py sweeps them).
 
     Raises
     ------
@@ -177,6 +191,6 @@ def open_engine(
     chosen, reason = resolve_precision(card, backend, precision)
     fmt = select_format(backend, chosen, list(card.formats))
     main_file = verify_files(card, model_dir, fmt.name)
-    engine = compile_engine(card, fmt, main_file, model_dir, batch_size, threads, hint)
+    engine = compile_engine(card, fmt, main_file, model_dir, batch_size, threads, hint, streams)
     engine.precision_reason = reason
     return engine

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,8 @@ class OpenVinoEngine(Engine):
         }
         if threads:
             config[props.inference_num_threads] = int(threads)
+        if self.streams_requested:
+            config[props.num_streams] = int(self.streams_requested)
         self.compiled = core.compile_model(model, "CPU", config)
         self.compiled_precision = self.compiled.get_property(hints.inference_precision).get_type_name()
         if self.compiled_precision != fmt.inference_precision:
@@ -56,6 +59,7 @@ class OpenVinoEngine(Engine):
             )
         self.jobs = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self.streams = int(self.compiled.get_property("NUM_STREAMS"))
+        self.threads = int(self.compiled.get_property(props.inference_num_threads))
         self._logits = self.compiled.output(card.outputs["logits"])
         self._embedding = self.compiled.output(card.outputs["embedding"])
         self._maps = self.compiled.output(self.feature_map_output) if self.feature_map_output else None
@@ -67,24 +71,30 @@ class OpenVinoEngine(Engine):
         self._lock = threading.Lock()
 
     def _on_done(self, request, userdata) -> None:
-        tag, n, _keepalive = userdata
+        tag, n, map_rows, _keepalive = userdata
+        self._finished()
         try:
             logits = np.array(request.get_tensor(self._logits).data[:n], dtype=np.float32)
             embedding = np.array(request.get_tensor(self._embedding).data[:n], dtype=np.float32)
             maps = None
             if self._maps is not None:
-                maps = np.array(request.get_tensor(self._maps).data[:n], dtype=np.float32)
+                maps = self._map_rows(request.get_tensor(self._maps).data, n, map_rows)
         except BaseException as exc:  # reported to the submitting thread by poll()
             with self._lock:
                 self._error = exc
             return
         self._results.put((tag, logits, embedding, maps))
 
-    def submit(self, tensor: np.ndarray, tag: Any) -> None:
+    def submit(self, tensor: np.ndarray, tag: Any, map_rows: Sequence[int] | None = None) -> None:
         self._raise_pending()
         padded, n = self._pad(tensor)
         # share_inputs avoids a copy; the array is kept alive in userdata until the callback ran.
-        self._queue.start_async({0: padded}, (tag, n, padded), share_inputs=True)
+        self._started()
+        try:
+            self._queue.start_async({0: padded}, (tag, n, map_rows, padded), share_inputs=True)
+        except BaseException:
+            self._finished()
+            raise
 
     def drain(self) -> list[tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]]:
         self._queue.wait_all()

@@ -17,6 +17,11 @@ from mcnn_infer.scoring.options import ScoreOptions
 from mcnn_infer.scoring.store import PartStore
 
 
+def map_rows(qc: Sequence[dict[str, Any]]) -> list[int]:
+    """Rows of a batch that have a thumbnail: the only ones whose feature map the engine copies back."""
+    return [k for k, row in enumerate(qc) if row.get("thumb_image") is not None]
+
+
 class Collector:
     """Result rows of finished batches (probabilities, QC, embeddings) and skipped fields, written as
     parts of ``flush_every`` fields (or every ``flush_seconds``); advances the per-plate progress.
@@ -82,11 +87,11 @@ class Collector:
             self._add(rows, indices)
 
     def _add_maps(self, qc: list[dict[str, Any]], maps: np.ndarray) -> None:
-        """``cam``, ``cam_height``, ``cam_width`` of the rows that have a thumbnail (in place)."""
-        for row, feature_map in zip(qc, maps, strict=True):
-            if row.get("thumb_image") is not None:
-                cam, _ = field_maps(self.head, feature_map)
-                row.update(cam=cam.ravel(), cam_height=cam.shape[1], cam_width=cam.shape[2])
+        """``cam``, ``cam_height``, ``cam_width`` of the rows that have a thumbnail (in place); ``maps`` holds
+        the feature maps of those rows only (:func:`map_rows`)."""
+        for k, feature_map in zip(map_rows(qc), maps, strict=True):
+            cam, _ = field_maps(self.head, feature_map)
+            qc[k].update(cam=cam.ravel(), cam_height=cam.shape[1], cam_width=cam.shape[2])
 
     def _add(self, rows: pd.DataFrame, indices: Sequence[int]) -> None:
         self.buffer.append(rows)

@@ -18,15 +18,17 @@ import numpy as np
 from mcnn_infer.card import ModelCard, bit_depth_mismatch
 from mcnn_infer.errors import HcsError, ImageReadError
 from mcnn_infer.image_qc import image_qc
-from mcnn_infer.images import read_field
+from mcnn_infer.images import read_planes
 from mcnn_infer.plate_normalization import PlateNormalizer
-from mcnn_infer.preprocess import preprocess_field
+from mcnn_infer.preprocess import preprocess_planes
 from mcnn_infer.results import THUMB_QC, THUMB_REPRESENTATIVE
+from mcnn_infer.scoring.stage_times import StageClock
 from mcnn_infer.scoring.thumbnails import thumbnail_columns
 
 
-def qc_columns(raw: np.ndarray) -> dict[str, Any]:
-    """``qc_*`` columns of one raw (H, W, C) field (``qc_blurry`` needs the plate: see assembly)."""
+def qc_columns(raw: np.ndarray | Sequence[np.ndarray]) -> dict[str, Any]:
+    """``qc_*`` columns of one raw (H, W, C) field or its C (H, W) planes (``qc_blurry`` needs the plate:
+    see assembly)."""
     measures = image_qc(raw)
     return {
         "qc_empty": bool(measures["qc_empty"]),
@@ -99,7 +101,8 @@ class FieldPreparer:
     ``normalizer`` gives each plate's normalisation (the card's own for models without
     per-plate normalisation, which is also what happens when it is None). With ``thumbnails``,
     a job's representative field and any field image QC flags empty or saturated get a thumbnail
-    made from the preprocessed field.
+    made from the preprocessed field. With ``clock``, each stage's time is added to it
+    (:mod:`mcnn_infer.scoring.stage_times`).
     """
 
     def __init__(
@@ -108,26 +111,35 @@ class FieldPreparer:
         allow_bit_depth_mismatch: bool = False,
         normalizer: PlateNormalizer | None = None,
         thumbnails: bool = False,
+        clock: StageClock | None = None,
     ) -> None:
         self.card = card
         self.size = card.input.size
         self.normalizer = normalizer
         self.allow_bit_depth_mismatch = allow_bit_depth_mismatch
         self.thumbnails = thumbnails
+        self.clock = clock or StageClock()
 
-    def __call__(self, job: FieldJob) -> LoadedField:
+    def __call__(self, job: FieldJob, out: np.ndarray | None = None) -> LoadedField:
+        """Load ``job``; the model input is written into ``out`` (float32 (H, W, C)) when given."""
+        clock = self.clock
         try:
-            raw = read_field(job.paths)
-            mismatch = bit_depth_mismatch(self.card, raw.dtype, job.paths[0])
+            with clock.stage("decode"):
+                planes = read_planes(job.paths)  # channels apart: no interleaving copy of the raw field
+            mismatch = bit_depth_mismatch(self.card, planes[0].dtype, job.paths[0])
             if mismatch and not self.allow_bit_depth_mismatch:
                 raise ImageReadError(mismatch)
-            qc = qc_columns(raw)
+            with clock.stage("image_qc"):
+                qc = qc_columns(planes)
             norm = (
                 self.card.normalization if self.normalizer is None else self.normalizer.for_plate(job.plate)
             )
-            tensor = preprocess_field(raw, norm, self.size)
+            with clock.stage("preprocess"):
+                tensor = preprocess_planes(planes, norm, self.size, out)
             if self.thumbnails and (job.thumbnail or qc["qc_empty"] or qc["qc_saturated"]):
-                qc.update(thumbnail_columns(tensor, THUMB_REPRESENTATIVE if job.thumbnail else THUMB_QC))
+                with clock.stage("thumbnails"):
+                    why = THUMB_REPRESENTATIVE if job.thumbnail else THUMB_QC
+                    qc.update(thumbnail_columns(tensor, why))
         except HcsError as exc:
             return LoadedField(job.index, None, {}, " ".join(str(exc).split()), exc)
         return LoadedField(job.index, tensor, qc)
@@ -135,12 +147,13 @@ class FieldPreparer:
 
 def iter_batches(
     jobs: Iterable[FieldJob],
-    prepare: Callable[[FieldJob], LoadedField],
+    prepare: Callable[[FieldJob, np.ndarray], LoadedField],
     batch_size: int,
     input_shape: Sequence[int],
     workers: int,
     max_inflight: int,
     fail_fast: bool = False,
+    clock: StageClock | None = None,
 ) -> Iterator[Batch]:
     """Load fields in a thread pool and yield them in job order as batches.
 
@@ -148,7 +161,10 @@ def iter_batches(
     ----------
     jobs : iterable of FieldJob
     prepare : callable
-        FieldJob -> LoadedField (e.g. :class:`FieldPreparer`).
+        ``(FieldJob, out) -> LoadedField`` (e.g. :class:`FieldPreparer`), writing the model input into
+        ``out``, the field's row of the batch it is meant for: while no field is skipped, every batch
+        is yielded as the array the loader threads wrote (no copy); after a skip the rows no longer
+        line up and batches are stacked from the fields' rows.
     batch_size : int
         Fields per batch (the last batch may be smaller).
     input_shape : (height, width, channels)
@@ -158,6 +174,8 @@ def iter_batches(
         Fields submitted but not yet batched, at most (bounds memory).
     fail_fast : bool
         Raise the first load error instead of recording the field as skipped.
+    clock : StageClock, optional
+        Gets the time waited for loaded fields and the time spent stacking batches.
 
     Raises
     ------
@@ -165,18 +183,34 @@ def iter_batches(
         With ``fail_fast``, the error of the first field that could not be loaded.
     """
     max_inflight = max(int(max_inflight), 1)
-    pending: deque[Future[LoadedField]] = deque()
+    clock = clock or StageClock()
+    pending: deque[tuple[Future[LoadedField], np.ndarray, int]] = deque()
     source = iter(jobs)
     exhausted = False
     rows: list[LoadedField] = []
     skipped: list[LoadedField] = []
 
+    places: list[tuple[np.ndarray, int]] = []  # (batch array, row) each loaded row was written into
+    filling: list = [None, batch_size]  # the batch array new jobs write into, and its next free row
+
+    def slot() -> tuple[np.ndarray, int]:
+        if filling[1] == batch_size:
+            filling[0], filling[1] = np.empty((batch_size, *input_shape), dtype=np.float32), 0
+        filling[1] += 1
+        return filling[0], filling[1] - 1
+
     def emit() -> Batch:
-        tensor = np.empty((len(rows), *input_shape), dtype=np.float32)
-        for k, item in enumerate(rows):
-            tensor[k] = item.tensor
+        first = places[0][0] if places else None
+        if first is not None and all(a is first and r == k for k, (a, r) in enumerate(places)):
+            tensor = first[: len(rows)]  # the loader threads wrote these rows in place
+        else:
+            with clock.stage("batching"):
+                tensor = np.empty((len(rows), *input_shape), dtype=np.float32)
+                for k, item in enumerate(rows):
+                    tensor[k] = item.tensor
         batch = Batch([r.index for r in rows], tensor, [r.qc for r in rows], list(skipped))
         rows.clear()
+        places.clear()
         skipped.clear()
         return batch
 
@@ -188,16 +222,20 @@ def iter_batches(
                 if job is None:
                     exhausted = True
                     break
-                pending.append(pool.submit(prepare, job))
+                array, row = slot()
+                pending.append((pool.submit(prepare, job, array[row]), array, row))
             if not pending:
                 break
-            item = pending.popleft().result()
+            future, array, row = pending.popleft()
+            with clock.wait("loader"):
+                item = future.result()
             if item.tensor is None:
                 if fail_fast and item.error is not None:
                     raise item.error
                 skipped.append(item)
             else:
                 rows.append(item)
+                places.append((array, row))
             if len(rows) >= batch_size:
                 yield emit()
         if rows or skipped:

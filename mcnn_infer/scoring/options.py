@@ -186,6 +186,34 @@ def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+def thread_plan(options: ScoreOptions, workers: int, streams: int, inference_threads: int) -> dict[str, Any]:
+    """How the run shares the CPU between loader threads and inference (run.json key ``threads``).
+
+    The default is explicit: as many loader threads as cores (at most 8) and the runtime's THROUGHPUT
+    hint for inference (OpenVINO: one stream per core or pair of cores, all cores in all), i.e. up to
+    two threads per core. The two sides do not fight for long: decoding, OpenCV and numpy release the
+    GIL, and at most ``2 x batch x requests`` fields wait between them, so a loader that is ahead
+    blocks and leaves its cores to inference, and an engine that is ahead idles its threads.
+    ``--workers`` and ``--threads`` override either side.
+
+    Returns
+    -------
+    dict
+        ``cores``, ``loader_threads``, ``inference_streams``, ``inference_threads``, ``threads_per_core``
+        and where each number came from (``loader_from``, ``inference_from``).
+    """
+    cores = os.cpu_count() or 1
+    return {
+        "cores": cores,
+        "loader_threads": int(workers),
+        "loader_from": "--workers" if options.workers else "default: one per core, at most 8",
+        "inference_streams": int(streams),
+        "inference_threads": int(inference_threads),
+        "inference_from": "--threads" if options.threads else "the runtime's THROUGHPUT hint",
+        "threads_per_core": round((int(workers) + int(inference_threads)) / cores, 2),
+    }
+
+
 def default_model_dir() -> Path:
     """The shipped default model: ``$HCS_MODEL_DIR`` or ``models/mcnn-small-synth`` beside the package.
 

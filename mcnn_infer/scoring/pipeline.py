@@ -33,12 +33,14 @@ from mcnn_infer.results import (
 )
 from mcnn_infer.runtime import Engine, open_engine
 from mcnn_infer.scoring.assemble import combine, finish_fields, split_embeddings, write_outputs
-from mcnn_infer.scoring.collector import Collector
+from mcnn_infer.scoring.collector import Collector, map_rows
 from mcnn_infer.scoring.loader import FieldJob, FieldPreparer, iter_batches
-from mcnn_infer.scoring.options import ScoreOptions, default_model_dir, default_workers
+from mcnn_infer.scoring.options import ScoreOptions, default_model_dir, default_workers, thread_plan
 from mcnn_infer.scoring.plate_checks import field_table, scan_plates, wells_outside_map_format
-from mcnn_infer.scoring.progress import plate_progress, summary_table
+from mcnn_infer.scoring.precision_hint import auto_precision_hint
+from mcnn_infer.scoring.progress import plate_progress, stage_table, summary_table
 from mcnn_infer.scoring.shard import Shard, results_folder, shard_mask
+from mcnn_infer.scoring.stage_times import StageClock
 from mcnn_infer.scoring.store import PartStore, digest
 from mcnn_infer.scoring.thumbnails import representative_indices, split_thumbnails, thumbnails_table
 
@@ -192,6 +194,8 @@ class ScoringRun:
         Fields not yet in the result parts.
     workers : int
         Loader threads.
+    clock : StageClock
+        Stage times of the scoring loop (filled by :func:`run_inference`).
     """
 
     out: Path
@@ -210,6 +214,7 @@ class ScoringRun:
     fingerprint: dict[str, Any]
     todo: pd.DataFrame
     workers: int
+    clock: StageClock = field(default_factory=StageClock)
 
 
 def prepare_run(
@@ -267,7 +272,8 @@ def prepare_run(
         console.print(
             f"model {card.model_name} ({model_path}), {engine.fmt.name} computing in "
             f"{engine.compute_summary()} ({engine.precision_reason}); batch {engine.batch_size}, "
-            f"{engine.jobs} inference requests, {workers} loader threads; shard {shard.label}; "
+            f"{engine.jobs} inference requests on {engine.streams} streams ({engine.threads} threads), {workers} "
+            f"loader threads; shard {shard.label}; "
             f"{len(fields)} fields, {len(fields) - len(todo)} already scored; intensity normalisation "
             f"{'per plate' if normalizer.per_plate else 'from the model card'}"
         )
@@ -329,24 +335,40 @@ def run_inference(run: ScoringRun, console: Console | None = None) -> tuple[Coll
                 index=False
             )
         )
+        clock = run.clock
+        busy = engine.busy_seconds
+        clock.start()
+        preparer = FieldPreparer(
+            run.card, options.allow_bit_depth_mismatch, run.normalizer, options.thumbnails, clock
+        )
         try:
             for batch in iter_batches(
                 jobs,
-                FieldPreparer(run.card, options.allow_bit_depth_mismatch, run.normalizer, options.thumbnails),
+                preparer,
                 engine.batch_size,
                 engine.input_shape,
                 run.workers,
                 max_inflight=engine.batch_size * 2 * engine.jobs,
                 fail_fast=options.on_error == "fail",
+                clock=clock,
             ):
-                collector.add_skipped(batch)
+                with clock.stage("writing"):
+                    collector.add_skipped(batch)
                 if batch.indices:
-                    engine.submit(batch.tensor, (batch.indices, batch.qc))
-                collector.add_results(engine.poll())
+                    with clock.wait("inference"):
+                        # feature maps only of the rows that get an activation map (none without a head)
+                        rows = map_rows(batch.qc) if head is not None else []
+                        engine.submit(batch.tensor, (batch.indices, batch.qc), rows)
+                with clock.stage("writing"):
+                    collector.add_results(engine.poll())
         finally:
             # keep every finished result, also when a bad field (--on-error fail) or Ctrl-C stops the run
-            collector.add_results(engine.drain())
-            collector.flush()
+            with clock.wait("inference"):
+                finished = engine.drain()
+            with clock.stage("writing"):
+                collector.add_results(finished)
+                collector.flush()
+            clock.stop(collector.scored, engine.busy_seconds - busy)
     return collector, time.perf_counter() - start
 
 
@@ -360,6 +382,8 @@ def finish_run(
     table = finish_fields(table, run.channels, card.class_names)
     thumbnails = thumbnails_table(table, thumbs)
     table, embedding = split_embeddings(table)
+    stages = run.clock.report()
+    hint = auto_precision_hint(card, options.backend, options.precision, engine.fmt.precision)
     run_info = {
         "model": _model_summary(engine),
         "plates": [
@@ -378,7 +402,10 @@ def finish_run(
         "fingerprint": run.fingerprint["digest"],
         "normalization": run.normalizer.record(fields["plate"].unique()),
         "engine": {**engine.describe(), "loader_threads": run.workers},
+        "threads": thread_plan(options, run.workers, engine.streams, engine.threads),
         "cpu": cpu_report(),
+        "stages": stages,
+        "precision_hint": hint,
         "software": software_versions(),
     }
     counts = write_outputs(run.out, table, card.class_names, run.treatments, embedding, run_info, thumbnails)
@@ -398,6 +425,9 @@ def finish_run(
         )
     if console is not None:
         console.print(summary_table(plates, f"hcs score -> {run.out}"))
+        console.print(stage_table(stages))
+        if hint:
+            console.print(hint, highlight=False, markup=False)
     return ScoreSummary(
         out_dir=run.out,
         model_dir=run.model_path,

@@ -37,3 +37,28 @@ def summary_table(rows: list[dict], title: str) -> Table:
             str(row["resumed"]),
         )
     return table
+
+
+def stage_table(report: dict) -> Table:
+    """Where the time went (:meth:`mcnn_infer.scoring.stage_times.StageClock.report`): per stage, where it
+    runs, CPU seconds in total and per field, wall seconds; the caption names the bounding stage."""
+    fields = report["fields"]
+    table = Table(
+        title=f"where the scoring loop's time went: {fields} fields in {report['wall_seconds']:.2f} s wall, "
+        f"{report['process_cpu_seconds']:.2f} CPU-s",
+        caption=f"bounded by {report['bound_by']}: {report['bound_reason']}",
+    )
+    for name in ("stage", "runs in", "CPU s", "CPU ms/field", "wall s"):
+        table.add_column(name, justify="left" if name in ("stage", "runs in") else "right")
+    for key, row in report["stages"].items():
+        if key == "thumbnails" and not row["cpu_seconds"] and not row["wall_seconds"]:
+            continue
+        mark = " *" if key == report["bound_by"] else ""
+        table.add_row(
+            row["label"] + mark,
+            row["where"],
+            f"{row['cpu_seconds']:.2f}",
+            f"{row['cpu_ms_per_field']:.1f}",
+            f"{row['wall_seconds']:.2f}",
+        )
+    return table

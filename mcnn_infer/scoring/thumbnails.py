@@ -2,14 +2,16 @@
 
 A thumbnail is made from the field the scorer already decoded, normalised (the plate's own
 low/high: :mod:`mcnn_infer.plate_normalization`) and resized to the model input, so it costs one
-small OpenCV area resize and one WebP encoding per chosen field, in the loader thread. The chosen
-fields are each well's first field (``representative``: the report picks controls, dose strips and
+small OpenCV area resize and one fast-effort WebP encoding per chosen field, in the loader thread.
+The chosen fields are each well's first field (``representative``: the report picks controls, dose strips and
 confident calls among them) and the fields image QC flags empty or saturated while loading
 (``qc_flag``, at most :data:`MAX_QC_THUMBNAILS` per plate are kept), so a plate holds at most
 ``wells + MAX_QC_THUMBNAILS`` thumbnails of at most ``LONG_SIDE`` pixels.
 """
 
 from __future__ import annotations
+
+import io
 
 import cv2
 import numpy as np
@@ -20,8 +22,10 @@ from mcnn_infer.results import KEYS, THUMB_QC, THUMBNAIL_COLUMNS
 
 #: Long side of a thumbnail (pixels).
 LONG_SIDE = 256
-#: Encoding (OpenCV extension) and its quality (0-100).
-FORMAT, QUALITY = "webp", 80
+#: Encoding, its quality (0-100) and libwebp's effort (0 fastest - 6 smallest).
+FORMAT, QUALITY, WEBP_METHOD = "webp", 80, 0
+#: Most channels OpenCV's INTER_AREA resizes in one call.
+_CV_MAX_CHANNELS = 4
 #: Thumbnails of QC-flagged fields kept per plate (in canonical field order).
 MAX_QC_THUMBNAILS = 48
 #: Colour (R, G, B in [0, 1]) of the model's channels in order: blue, green, red, then magenta,
@@ -61,14 +65,17 @@ def composite(tensor: np.ndarray, long_side: int = LONG_SIDE) -> np.ndarray:
     h, w = thumbnail_size(tensor.shape[0], tensor.shape[1], long_side)
     small = tensor
     if (h, w) != tensor.shape[:2]:
-        # per channel: cv2.resize takes at most 4 channels; never BLAS in a loader thread
-        small = np.stack(
-            [
-                cv2.resize(tensor[..., c], (w, h), interpolation=cv2.INTER_AREA)
-                for c in range(tensor.shape[2])
-            ],
-            axis=-1,
-        )
+        # one OpenCV call for up to 4 channels (its limit), else per channel; never BLAS in a loader thread
+        if tensor.shape[2] <= _CV_MAX_CHANNELS:
+            small = cv2.resize(tensor, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, tensor.shape[2])
+        else:
+            small = np.stack(
+                [
+                    cv2.resize(tensor[..., c], (w, h), interpolation=cv2.INTER_AREA)
+                    for c in range(tensor.shape[2])
+                ],
+                axis=-1,
+            )
     rgb = np.zeros((h, w, 3), dtype=np.float32)
     for c in range(small.shape[2]):
         rgb += small[..., c, None] * PALETTE[c]
@@ -76,13 +83,21 @@ def composite(tensor: np.ndarray, long_side: int = LONG_SIDE) -> np.ndarray:
 
 
 def encode(rgb: np.ndarray) -> bytes:
-    """WebP bytes of a uint8 (h, w, 3) RGB image."""
-    ok, buf = cv2.imencode(
-        f".{FORMAT}", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_WEBP_QUALITY, QUALITY]
-    )
-    if not ok:
-        raise ConfigError(f"OpenCV could not encode a {rgb.shape} thumbnail as {FORMAT}")
-    return buf.tobytes()
+    """WebP bytes of a uint8 (h, w, 3) RGB image.
+
+    Pillow's libwebp at effort :data:`WEBP_METHOD` 0: about a third of the default effort's (4,
+    OpenCV's only choice) time in a loader thread, and no larger at this size and quality.
+    """
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    try:
+        Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(
+            buffer, FORMAT.upper(), quality=QUALITY, method=WEBP_METHOD
+        )
+    except (OSError, KeyError, ValueError) as exc:  # a Pillow built without WebP raises KeyError/OSError
+        raise ConfigError(f"Pillow could not encode a {rgb.shape} thumbnail as {FORMAT} ({exc})") from exc
+    return buffer.getvalue()
 
 
 def thumbnail_columns(tensor: np.ndarray, why: str) -> dict[str, object]:

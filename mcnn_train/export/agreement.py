@@ -3,15 +3,20 @@
 Both sides are compiled by :mod:`mcnn_infer.runtime` exactly as ``hcs score`` compiles them
 (explicit inference precision, fixed batch), and fed the held-out fields preprocessed as the
 scorer does. A format is refused when its top-1 agreement with FP32 is below
-``--min-agreement``.
+``--min-agreement``. The same pass times both sides (after one warm-up batch, one request of
+:data:`CHECK_BATCH` fields at a time), so the check also records the format's speed-up over FP32
+on the exporting CPU (``speed``), which ``hcs score`` quotes when it ran fp32 where ``--precision
+auto`` would not (:mod:`mcnn_infer.scoring.precision_hint`).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
+from mcnn_infer.cpu import cpu_report
 from mcnn_infer.formats import FORMATS
 from mcnn_infer.runtime import compile_engine, open_engine
 from mcnn_train.export.context import ExportContext
@@ -44,7 +49,7 @@ def held_out_agreement(ctx: ExportContext, name: str) -> dict[str, Any]:
         raise ExportError(f"the {name} export needs held-out plate fields (--calibrate PLATE_DIR)")
     fmt = FORMATS[name]
     candidate = compile_engine(ctx.card, fmt, ctx.stage / fmt.path, ctx.stage, batch_size=CHECK_BATCH)
-    got = _stack([candidate.infer(batch) for batch in fields.batches(fields.holdout, batch=CHECK_BATCH)])
+    got, speed = _timed_outputs(candidate, fields)
     check = compare(fp32_holdout_outputs(ctx), got)
     threshold = ctx.int8.min_agreement
     if check["top1_agreement"] < threshold:
@@ -58,6 +63,13 @@ def held_out_agreement(ctx: ExportContext, name: str) -> dict[str, Any]:
         "reference": f"openvino-fp32 computed in {FORMATS['openvino-fp32'].inference_precision}",
         "compiled_precision": candidate.compiled_precision,
         "min_top1_agreement": threshold,
+        "speed": {
+            "speedup": speed / ctx.fp32_fields_per_second,
+            "fields_per_second": speed,
+            "reference_fields_per_second": ctx.fp32_fields_per_second,
+            "how": f"held-out fields after one warm-up batch, one request of {CHECK_BATCH} fields at a time",
+            "cpu": cpu_report(),
+        },
     }
 
 
@@ -67,10 +79,22 @@ def fp32_holdout_outputs(ctx: ExportContext) -> tuple[np.ndarray, np.ndarray]:
     if ctx.fp32_holdout is None:
         fields = ctx.plate_fields
         reference = open_engine(ctx.stage, "openvino", "fp32", batch_size=CHECK_BATCH, card=ctx.card)
-        ctx.fp32_holdout = _stack(
-            [reference.infer(b) for b in fields.batches(fields.holdout, batch=CHECK_BATCH)]
-        )
+        ctx.fp32_holdout, ctx.fp32_fields_per_second = _timed_outputs(reference, fields)
     return ctx.fp32_holdout
+
+
+def _timed_outputs(engine, fields) -> tuple[tuple[np.ndarray, np.ndarray], float]:
+    """``(logits, embedding)`` of ``engine`` on the held-out fields and its fields/s on them (the
+    inference calls only, after the first batch once more as a warm-up)."""
+    parts, seconds, count = [], 0.0, 0
+    for k, batch in enumerate(fields.batches(fields.holdout, batch=CHECK_BATCH)):
+        if k == 0:
+            engine.infer(batch)
+        start = time.perf_counter()
+        parts.append(engine.infer(batch))
+        seconds += time.perf_counter() - start
+        count += len(batch)
+    return _stack(parts), count / max(seconds, 1e-9)
 
 
 def _stack(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

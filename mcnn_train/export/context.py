@@ -70,6 +70,8 @@ class ExportContext:
     fp32_holdout : (numpy.ndarray, numpy.ndarray) or None
         FP32 IR logits (N, K) and embedding (N, E) on the held-out fields, once computed
         (:func:`mcnn_train.export.agreement.fp32_holdout_outputs`).
+    fp32_fields_per_second : float or None
+        The FP32 IR's speed on those fields, measured with them (the reduced precisions' speed-ups).
     """
 
     run: RunFolder
@@ -81,3 +83,4 @@ class ExportContext:
     int8: Int8Options | None = None
     plate_fields: PlateFields | None = None
     fp32_holdout: tuple[np.ndarray, np.ndarray] | None = None
+    fp32_fields_per_second: float | None = None

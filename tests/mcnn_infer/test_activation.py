@@ -41,6 +41,19 @@ def test_maps_plus_bias_are_the_logits(spatial_model, backend):
         assert np.ptp(cam) > 0
 
 
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+def test_only_the_asked_rows_feature_maps_come_back(spatial_model, backend):
+    engine = open_engine(spatial_model, backend, "fp32", 3, 1)
+    fields = np.random.default_rng(2).random((3, 64, 80, 3), dtype=np.float32)
+    engine.submit(fields, "all")
+    ((_, _, _, every),) = engine.drain()
+    engine.submit(fields, "some", [2, 0])
+    engine.submit(fields, "none", [])
+    got = {tag: maps for tag, _, _, maps in engine.drain()}
+    assert got["none"] is None and got["some"].shape == (2, *every.shape[1:])
+    np.testing.assert_array_equal(got["some"], every[[2, 0]])
+
+
 def test_tiles_are_placed_at_their_offsets_and_overlaps_are_averaged():
     rng = np.random.default_rng(0)
     # a 32x48 field in two 32x32 tiles at x = 0 and 16, one 2x2 grid of 16-px cells each

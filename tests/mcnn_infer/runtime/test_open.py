@@ -99,3 +99,15 @@ def test_auto_takes_the_fastest_validated_native_precision(model, monkeypatch):
     assert resolve_precision(card, "openvino", "fp32") == ("fp32", "requested")
     engine = open_engine(model, "openvino", "auto", batch_size=2)
     assert engine.fmt.name == "openvino-fp32" and engine.precision_reason.startswith("auto:")
+
+
+def test_streams_and_batch_are_explicit_and_say_where_they_came_from(model):
+    chosen = open_engine(model, "openvino", "fp32")
+    assert chosen.describe()["settings_from"]["batch_size"].startswith("input size")
+    assert chosen.describe()["settings_from"]["streams"] == "the runtime's THROUGHPUT hint"
+    asked = open_engine(model, "openvino", "fp32", batch_size=3, streams=1)
+    facts = asked.describe()
+    assert facts["streams"] == 1 and facts["batch_size"] == 3 and facts["threads"] >= 1
+    assert facts["settings_from"] == {"batch_size": "requested", "streams": "requested", "hint": "THROUGHPUT"}
+    logits, _ = asked.infer(_fields(4))
+    np.testing.assert_allclose(logits, chosen.infer(_fields(4))[0], rtol=1e-5, atol=1e-5)

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from mcnn_infer.card import load_card, verify_files
-from mcnn_infer.cpu import native_bf16
+from mcnn_infer.cpu import cpu_report, native_bf16
 from mcnn_infer.errors import ConfigError, ModelCardError
 from mcnn_infer.formats import FORMATS
 from mcnn_infer.runtime import open_engine
@@ -72,6 +72,9 @@ def test_card_records_formats_checksums_and_facts(exported, tiny_run):
     assert int8["accuracy_check"]["top1_agreement"] >= int8["accuracy_check"]["min_top1_agreement"] == 0.95
     assert int8["calibration"]["n_fields"] == 16 and int8["accuracy_check"]["n_fields"] == 8
     assert int8["accuracy_check"]["reference"] == "openvino-fp32 computed in f32"
+    speed = int8["accuracy_check"]["speed"]  # measured in the same pass, on this CPU
+    assert speed["speedup"] == pytest.approx(speed["fields_per_second"] / speed["reference_fields_per_second"])
+    assert speed["fields_per_second"] > 0 and speed["cpu"]["flags"] == cpu_report()["flags"]
     if native_bf16():
         bf16 = card.formats["openvino-bf16"]
         assert bf16["sha256"] == card.formats["openvino-fp32"]["sha256"] and bf16["precision"] == "bf16"
