@@ -110,7 +110,7 @@ DETERMINISTIC = True
 #: ``--micro-batch``: images per gradient computation of the canonical step
 #: (:mod:`mcnn_train.canonical_step`); the per-worker batch must be a multiple of it. Small
 #: enough for 2 workers of a batch of 4 to share the step, large enough that a single-threaded
-#: op has work (on 2 cores the step ran 1.2x faster than Keras' own at batch 16, 128x128).
+#: op has work (on 2 cores the step ran 1.09x as fast as Keras' own: benchmarks/train_throughput.py).
 MICRO_BATCH = 2
 
 
