@@ -251,6 +251,13 @@ def export_mcnn(root: Path, plate: Path, size: tuple[int, int], int8: bool) -> P
     )
 
 
+def kept_folder(work: Path, size: tuple[int, int], distinct: int, int8: bool) -> Path:
+    """``--work``'s subfolder for these fields and this export (made if missing)."""
+    folder = work / f"{size[0]}x{size[1]}-{distinct}fields{'-int8' if int8 else ''}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def per_plate_twin(model: Path, out: Path) -> Path:
     """A copy of ``model`` whose card asks for per-plate normalisation (same weights)."""
     shutil.copytree(model, out)
@@ -302,15 +309,32 @@ def main() -> None:
         "--plate-normalization", action="store_true", help="also score with per-plate normalisation"
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="keep the synthetic fields and the exported M-CNN here and reuse them when this folder already "
+        "has them for the same --size, --distinct and --int8 (saves the export's minutes); plates and "
+        "results of each run still go to a temporary folder",
+    )
     args = parser.parse_args()
     for line in cpu_lines(cpu_report(), "cpu_report()"):
         print(line)
     with tempfile.TemporaryDirectory(prefix="hcs-bench-") as tmp:
         root = Path(tmp)
         size = tuple(args.size)
-        base = make_tiny_plate(root / "base", plate="B", wells=well_names(args.distinct), size=size)
+        keep = kept_folder(args.work, size, args.distinct, args.mcnn and args.int8) if args.work else root
+        base = keep / "base" / "B"  # the plate folder make_tiny_plate writes
+        if not (keep / "base.done").exists():
+            shutil.rmtree(keep / "base", ignore_errors=True)
+            make_tiny_plate(keep / "base", plate="B", wells=well_names(args.distinct), size=size)
+            (keep / "base.done").touch()
         if args.mcnn:
-            model = export_mcnn(root, base, size, args.int8)
+            model = keep / "mcnn-model"
+            if not (keep / "mcnn-model.done").exists():
+                model = export_mcnn(keep, base, size, args.int8)
+                (keep / "mcnn-model.done").touch()
+            else:
+                print(f"reusing the exported M-CNN in {model}")
             kind = "the M-CNN (seeded weights, exported by hcs export)"
         else:
             formats = ("onnx", "openvino-fp32", *(["openvino-bf16"] if native_bf16() else []))

@@ -63,6 +63,7 @@ def make_run(root: Path, model: str, size: tuple[int, int], plate: Path, seed: i
 
     from mcnn_train.export.calibration import plate_fields
     from mcnn_train.models import build_model
+    from mcnn_train.trainer import export_model
 
     scan = scan_plate(plate)
     norm = fit_normalization(
@@ -88,12 +89,9 @@ def make_run(root: Path, model: str, size: tuple[int, int], plate: Path, seed: i
     )
     set_principal_logits(net, embedding, len(classes))
 
-    @tf.function(input_signature=[tf.TensorSpec([None, *size, len(scan.channels)], tf.float32, name="image")])
-    def serve(image):
-        logits, embedding = net(image, training=False)
-        return {"logits": logits, "embedding": embedding}
-
-    tf.saved_model.save(net, str(root / "model"), signatures={"serving_default": serve})
+    # SavedModel and model.keras, as hcs train writes them: the export then adds the feature_map output
+    # and the activation head, so scoring pays for activation maps as it does for a trained model
+    export_model(net, root, size, len(scan.channels))
     save_card(card, root)
     return root
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -72,6 +73,21 @@ def _median(values: np.ndarray, counted: bool) -> float:
     return (int(low) + int(high)) / 2
 
 
+#: The 4-neighbour Laplacian as a 3x3 kernel.
+_LAPLACIAN = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], dtype=np.float32)
+
+
+def _laplacian(x: np.ndarray, exact: bool) -> np.ndarray:
+    """``4 x[i, j] - x[i-1, j] - x[i+1, j] - x[i, j-1] - x[i, j+1]`` of the interior of a float32 (H, W) plane.
+
+    With ``exact`` (integer pixel values below 2**17: every sum is exact in float32) one OpenCV filter pass
+    gives the same numbers as numpy's five-term expression, about a third of its time; else numpy's.
+    """
+    if exact:
+        return cv2.filter2D(x, cv2.CV_32F, _LAPLACIAN)[1:-1, 1:-1]
+    return 4.0 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]
+
+
 def image_qc(raw: np.ndarray | Sequence[np.ndarray]) -> dict[str, float | bool]:
     """Cheap image-QC measures of one raw field.
 
@@ -108,7 +124,7 @@ def image_qc(raw: np.ndarray | Sequence[np.ndarray]) -> dict[str, float | bool]:
         thr = med + 5.0 * 1.4826 * max(mad, 1e-6 if dtype.kind == "f" else 0.5)
         fg = max(fg, float(np.count_nonzero(sub > thr)) / sub.size)
         sat_frac = max(sat_frac, float(np.count_nonzero(sub >= sat)) / sub.size)
-        lap = 4.0 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]
+        lap = _laplacian(x, exact=counted)
         var = float(x.var())
         focus.append(float(lap.var()) / var if var > 0 else 0.0)
     return {

@@ -199,11 +199,41 @@ def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+#: Bytes of float32 scratch per channel that :func:`_normalize_into` works in (a block of rows that
+#: stays in the core's L2 cache while it is normalised and interleaved).
+_BLOCK_BYTES = 512 * 2**10
+
+
 def _normalize_plane(plane: np.ndarray, low: float, high: float, out: np.ndarray) -> None:
     """``out = clip((plane - low) / (high - low), 0, 1)`` in float32, in three passes over ``out``."""
     np.subtract(plane, np.float32(low), out=out, dtype=np.float32, casting="unsafe")
     np.multiply(out, np.float32(1.0 / (high - low)), out=out)
     np.clip(out, 0.0, 1.0, out=out)
+
+
+def _normalize_into(
+    planes: Sequence[np.ndarray], lows: Sequence[float], highs: Sequence[float], out: np.ndarray
+) -> None:
+    """Normalise C (H, W) planes into the channels of ``out`` (H, W, C) float32, a block of rows at a time.
+
+    Each block is normalised per channel on contiguous scratch rows (numpy's vectorised loops) and
+    interleaved into ``out`` by one ``cv2.merge``: the same float32 operations on every pixel as
+    :func:`_normalize_plane` on the strided channel view (so the same bits), at about half the time
+    of three strided passes per channel over a full-size field.
+    """
+    height, width = out.shape[:2]
+    if out.shape[2] > 4 or not out.flags.c_contiguous:  # cv2.merge writes at most 4 channels in place
+        for c, (plane, low, high) in enumerate(zip(planes, lows, highs, strict=True)):
+            _normalize_plane(plane, low, high, out[:, :, c])
+        return
+    rows = max(1, min(height, _BLOCK_BYTES // (4 * width)))
+    scratch = [np.empty((rows, width), dtype=np.float32) for _ in planes]
+    for top in range(0, height, rows):
+        n = min(rows, height - top)
+        for plane, low, high, block in zip(planes, lows, highs, scratch, strict=True):
+            _normalize_plane(plane[top : top + n], low, high, block[:n])
+        # one channel: merge of a single plane is a plain copy into the (n, W, 1) block
+        cv2.merge([block[:n] for block in scratch], out[top : top + n])
 
 
 def normalize(image: np.ndarray, norm: Normalization, out: np.ndarray | None = None) -> np.ndarray:
@@ -230,10 +260,10 @@ def preprocess_planes(
 ) -> np.ndarray:
     """Turn a field's channel planes into model input: area-resize, then normalise, plane by plane.
 
-    Each plane is read in its own dtype until the resize (which works on a float32 copy of it)
-    and normalised straight into its channel of the output, so a field costs one pass to float32,
-    the resize, and the three normalisation passes over the (small) resized plane; a field already
-    at the model size is normalised from camera counts without any intermediate copy.
+    Each plane is read in its own dtype until the resize (which works on a float32 copy of it);
+    the (resized) planes are then normalised a block of rows at a time into the channels of the
+    output (:func:`_normalize_into`), so a field already at the model size is normalised from
+    camera counts without a full-size intermediate copy.
 
     Parameters
     ----------
@@ -263,9 +293,8 @@ def preprocess_planes(
         raise ConfigError(
             f"preprocess output of shape {out.shape} {out.dtype}; expected {(*size, len(planes))} float32"
         )
-    for c, (plane, low, high) in enumerate(zip(planes, norm.low, norm.high, strict=True)):
-        source = plane if plane.shape == size else resize_plane(plane, size)
-        _normalize_plane(source, low, high, out[:, :, c])
+    sources = [plane if plane.shape == size else resize_plane(plane, size) for plane in planes]
+    _normalize_into(sources, norm.low, norm.high, out)
     return out
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import logsumexp  # imported with the engine, not on the first scored batch
 
 from mcnn_infer.card import ModelCard
 from mcnn_infer.errors import ConfigError
@@ -223,8 +224,6 @@ def log_odds(logits: np.ndarray) -> np.ndarray:
     (a probability of 1 - 1e-9 and of 1 - 1e-3 are 20.7 and 6.9), and it is linear in the last
     layer's logits. Computed in float64, returned as float32 of shape (N, K).
     """
-    from scipy.special import logsumexp
-
     z = np.asarray(logits, dtype=np.float64)
     if z.shape[1] < 2:
         return np.zeros_like(z, dtype=np.float32)

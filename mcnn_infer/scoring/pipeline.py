@@ -14,7 +14,7 @@ import pandas as pd
 from rich.console import Console
 
 from mcnn_infer import __version__
-from mcnn_infer.activation import load_head
+from mcnn_infer.activation import ActivationHead, load_head
 from mcnn_infer.card import ModelCard, load_card
 from mcnn_infer.cpu import cpu_report
 from mcnn_infer.errors import ConfigError
@@ -194,6 +194,8 @@ class ScoringRun:
         Fields not yet in the result parts.
     workers : int
         Loader threads.
+    head : ActivationHead or None
+        The dense head for activation maps of thumbnailed fields (loaded before the scoring loop starts).
     clock : StageClock
         Stage times of the scoring loop (filled by :func:`run_inference`).
     """
@@ -214,6 +216,7 @@ class ScoringRun:
     fingerprint: dict[str, Any]
     todo: pd.DataFrame
     workers: int
+    head: ActivationHead | None = None
     clock: StageClock = field(default_factory=StageClock)
 
 
@@ -294,6 +297,7 @@ def prepare_run(
         fingerprint=fingerprint,
         todo=todo,
         workers=workers,
+        head=load_head(card, model_path) if options.thumbnails and engine.feature_map_output else None,
     )
 
 
@@ -315,9 +319,7 @@ def run_inference(run: ScoringRun, console: Console | None = None) -> tuple[Coll
                 tasks[plate] = progress.add_task(
                     str(plate), total=len(group), completed=int(group["_index"].isin(done).sum())
                 )
-        head = (
-            load_head(run.card, run.model_path) if options.thumbnails and engine.feature_map_output else None
-        )
+        head = run.head
         collector = Collector(
             run.store,
             run.card.class_names,

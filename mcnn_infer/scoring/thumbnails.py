@@ -64,22 +64,33 @@ def composite(tensor: np.ndarray, long_side: int = LONG_SIDE) -> np.ndarray:
         )
     h, w = thumbnail_size(tensor.shape[0], tensor.shape[1], long_side)
     small = tensor
-    if (h, w) != tensor.shape[:2]:
-        # one OpenCV call for up to 4 channels (its limit), else per channel; never BLAS in a loader thread
-        if tensor.shape[2] <= _CV_MAX_CHANNELS:
-            small = cv2.resize(tensor, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, tensor.shape[2])
-        else:
-            small = np.stack(
-                [
-                    cv2.resize(tensor[..., c], (w, h), interpolation=cv2.INTER_AREA)
-                    for c in range(tensor.shape[2])
-                ],
-                axis=-1,
-            )
-    rgb = np.zeros((h, w, 3), dtype=np.float32)
-    for c in range(small.shape[2]):
-        rgb += small[..., c, None] * PALETTE[c]
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    factor = min(tensor.shape[0] // h, tensor.shape[1] // w)
+    if factor >= 2:  # integer-factor block means first (OpenCV's fast area path), then the small rest
+        small = _area_resize(small, (tensor.shape[0] // factor, tensor.shape[1] // factor))
+    if (h, w) != small.shape[:2]:
+        small = _area_resize(small, (h, w))
+    channels = small.shape[2]
+    if channels <= _CV_MAX_CHANNELS:  # one OpenCV pass: each pixel's RGB = palette (3, C) @ its C values
+        rgb = cv2.transform(np.ascontiguousarray(small), np.ascontiguousarray(PALETTE[:channels].T))
+        rgb = rgb.reshape(h, w, 3)
+    else:
+        rgb = np.zeros((h, w, 3), dtype=np.float32)
+        for c in range(channels):
+            rgb += small[..., c, None] * PALETTE[c]
+    # x * 255 rounded and saturated to 0..255 (the colours are sums of non-negative terms)
+    return cv2.convertScaleAbs(rgb, alpha=255.0)
+
+
+def _area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """OpenCV INTER_AREA resize of a float32 (H, W, C) image to (h, w, C): one call for up to 4 channels
+    (OpenCV's limit), else per channel; never BLAS in a loader thread."""
+    h, w = size
+    if image.shape[2] <= _CV_MAX_CHANNELS:
+        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, image.shape[2])
+    return np.stack(
+        [cv2.resize(image[..., c], (w, h), interpolation=cv2.INTER_AREA) for c in range(image.shape[2])],
+        axis=-1,
+    )
 
 
 def encode(rgb: np.ndarray) -> bytes:

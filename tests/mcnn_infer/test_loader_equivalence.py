@@ -118,3 +118,28 @@ def test_a_field_at_the_model_size_is_normalised_from_camera_counts(tmp_path):
     raw = read_field(paths)
     want = raw.astype(np.float32) / np.float32(65535.0)
     np.testing.assert_allclose(preprocess_planes(read_planes(paths), norm, (64, 80)), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 5])
+@pytest.mark.parametrize("shape", [(1024, 1280), (7, 3000), (3, 5)])
+def test_blocked_normalisation_is_the_per_pixel_formula_to_the_bit(shape, channels):
+    """Blocks of rows (1024x1280: 102 rows a block, and a remainder), merged channels, 5 channels (no merge)."""
+    rng = np.random.default_rng(channels)
+    planes = [rng.integers(0, 65535, shape).astype(np.uint16) for _ in range(channels)]
+    lows = tuple(float(v) for v in rng.uniform(0, 500, channels))
+    highs = tuple(float(v) for v in rng.uniform(20000, 60000, channels))
+    want = np.stack(
+        [
+            np.clip(
+                (p.astype(np.float32) - np.float32(lo)) * np.float32(1.0 / (hi - lo)), np.float32(0), np.float32(1)
+            )
+            for p, lo, hi in zip(planes, lows, highs, strict=True)
+        ],
+        axis=-1,
+    )
+    got = preprocess_planes(planes, Normalization(low=lows, high=highs), shape)
+    np.testing.assert_array_equal(got, want)
+    batch = np.zeros((2, *shape, channels), np.float32)  # a row of a batch, as the loader writes it
+    preprocess_planes(planes, Normalization(low=lows, high=highs), shape, out=batch[1])
+    np.testing.assert_array_equal(batch[1], want)
+    assert not batch[0].any()

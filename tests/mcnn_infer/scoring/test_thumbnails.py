@@ -17,6 +17,7 @@ from mcnn_infer.scoring.pipeline import score_plates
 from mcnn_infer.scoring.thumbnails import (
     LONG_SIDE,
     MAX_QC_THUMBNAILS,
+    PALETTE,
     composite,
     encode,
     representative_indices,
@@ -39,6 +40,17 @@ def test_composite_maps_channels_to_colours_and_keeps_the_aspect():
     assert decoded.shape == rgb.shape and abs(int(decoded[..., 0].mean()) - 255) < 8  # BGR: blue first
     with pytest.raises(ConfigError, match="expected \\(H, W, C\\) with 1..6 channels"):
         composite(np.zeros((8, 8, 7), np.float32))
+
+
+def test_composite_of_many_channels_adds_the_same_colours():
+    """5+ channels take numpy's per-channel sum (OpenCV's transform takes at most 4): same colours."""
+    y, x = np.mgrid[0:1000, 0:1300].astype(np.float32)
+    field = np.zeros((1000, 1300, 5), np.float32)
+    for c in range(3):  # smooth, like cells at thumbnail scale (pixel noise averages away either way)
+        field[..., c] = 0.5 + 0.4 * np.sin(x / (60 + 20 * c)) * np.cos(y / (90 - 10 * c))
+    np.testing.assert_array_equal(composite(field), composite(field[..., :3]))
+    want = np.clip(cv2.resize(field[..., :3], (256, 197), interpolation=cv2.INTER_AREA) @ PALETTE[:3], 0, 1)
+    assert np.abs(composite(field).astype(float) - 255 * want).max() <= 2.0  # two-step area resize: 5x5 block means first
 
 
 def test_representative_is_each_wells_first_field():
