@@ -11,7 +11,7 @@ of ``--size``, measured side by side in one run, best of ``--repeats`` passes, i
 * image QC: :func:`mcnn_infer.scoring.loader.qc_columns` on the planes;
 * preprocess to each ``--model-size``: :func:`mcnn_infer.preprocess.preprocess_planes` (area resize
   + normalisation; no resize when the model size is the field size);
-* thumbnail: composite + WebP encode of the preprocessed field (only each well's first field and
+* thumbnail: composite + JPEG encode of the preprocessed field (only each well's first field and
   QC-flagged fields get one);
 * writing: one result part of these fields (probabilities, log-odds, QC and a 128-wide embedding)
   written by :class:`mcnn_infer.scoring.store.PartStore`, per field;

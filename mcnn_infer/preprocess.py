@@ -211,27 +211,42 @@ def _normalize_plane(plane: np.ndarray, low: float, high: float, out: np.ndarray
     np.clip(out, 0.0, 1.0, out=out)
 
 
+def _normalize_block(plane: np.ndarray, low: float, high: float, out: np.ndarray) -> None:
+    """:func:`_normalize_plane` into contiguous ``out`` for finite values: the clip to [0, 1] by two OpenCV
+    thresholds (min(x, 1), then x if x > 0 else 0), the same numbers at a quarter of ``np.clip``'s time."""
+    np.subtract(plane, np.float32(low), out=out, dtype=np.float32, casting="unsafe")
+    np.multiply(out, np.float32(1.0 / (high - low)), out=out)
+    cv2.threshold(out, 1.0, 1.0, cv2.THRESH_TRUNC, dst=out)
+    cv2.threshold(out, 0.0, 0.0, cv2.THRESH_TOZERO, dst=out)
+
+
 def _normalize_into(
-    planes: Sequence[np.ndarray], lows: Sequence[float], highs: Sequence[float], out: np.ndarray
+    planes: Sequence[np.ndarray],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    out: np.ndarray,
+    finite: bool = False,
 ) -> None:
     """Normalise C (H, W) planes into the channels of ``out`` (H, W, C) float32, a block of rows at a time.
 
-    Each block is normalised per channel on contiguous scratch rows (numpy's vectorised loops) and
-    interleaved into ``out`` by one ``cv2.merge``: the same float32 operations on every pixel as
-    :func:`_normalize_plane` on the strided channel view (so the same bits), at about half the time
-    of three strided passes per channel over a full-size field.
+    Each block is normalised per channel on contiguous scratch rows (numpy's vectorised loops; with
+    ``finite``, planes that hold no NaN such as integer camera counts and their resizes, the clip by
+    :func:`_normalize_block`) and interleaved into ``out`` by one ``cv2.merge``: the same float32
+    operations on every pixel as :func:`_normalize_plane` on the strided channel view (so the same
+    numbers), at under half the time of three strided passes per channel over a full-size field.
     """
     height, width = out.shape[:2]
     if out.shape[2] > 4 or not out.flags.c_contiguous:  # cv2.merge writes at most 4 channels in place
         for c, (plane, low, high) in enumerate(zip(planes, lows, highs, strict=True)):
             _normalize_plane(plane, low, high, out[:, :, c])
         return
+    normalize_rows = _normalize_block if finite else _normalize_plane
     rows = max(1, min(height, _BLOCK_BYTES // (4 * width)))
     scratch = [np.empty((rows, width), dtype=np.float32) for _ in planes]
     for top in range(0, height, rows):
         n = min(rows, height - top)
         for plane, low, high, block in zip(planes, lows, highs, scratch, strict=True):
-            _normalize_plane(plane[top : top + n], low, high, block[:n])
+            normalize_rows(plane[top : top + n], low, high, block[:n])
         # one channel: merge of a single plane is a plain copy into the (n, W, 1) block
         cv2.merge([block[:n] for block in scratch], out[top : top + n])
 
@@ -294,7 +309,8 @@ def preprocess_planes(
             f"preprocess output of shape {out.shape} {out.dtype}; expected {(*size, len(planes))} float32"
         )
     sources = [plane if plane.shape == size else resize_plane(plane, size) for plane in planes]
-    _normalize_into(sources, norm.low, norm.high, out)
+    finite = all(plane.dtype.kind in "ui" for plane in planes)  # camera counts: no NaN before or after resizing
+    _normalize_into(sources, norm.low, norm.high, out, finite)
     return out
 
 

@@ -1,6 +1,6 @@
 """The cells in the report: thumbnails of the fields ``hcs score`` kept (``thumbnails.parquet``).
 
-Each thumbnail is embedded once, as a CSS class with a ``data:image/webp`` background (a class
+Each thumbnail is embedded once, as a CSS class with a ``data:image/jpeg`` background (a class
 activation map the same way, as a small PNG), so a field shown in several places (a control
 strip, a dose strip and the well it belongs to) costs its bytes once. Rendered blocks:
 

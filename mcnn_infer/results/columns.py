@@ -46,7 +46,7 @@ QC_FLAGS = ["qc_empty", "qc_saturated", "qc_blurry"]
 QC_MEASURES = ["qc_fg_fraction", "qc_sat_fraction", "qc_focus"]
 OK, SKIPPED = "ok", "skipped"
 #: Columns of ``thumbnails.parquet`` after the keys (also the thumbnail columns of a result part):
-#: ``thumb_image`` the encoded composite (bytes, ``thumb_format``: ``webp``), ``thumb_width`` /
+#: ``thumb_image`` the encoded composite (bytes, ``thumb_format``: ``jpeg``), ``thumb_width`` /
 #: ``thumb_height`` its size in pixels, ``thumb_why`` why the field has one (:data:`THUMB_REASONS`),
 #: ``cam`` the class activation maps (float32, flattened (n_classes, cam_height, cam_width), logit
 #: order; null when the model exports no feature map), ``cam_height`` / ``cam_width`` their grid.

@@ -61,7 +61,7 @@ def test_report_shows_control_dose_and_flagged_fields(scored):
     assert qc.count('class="cell held"') == 4  # A01, B01 negative, A06, B06 positive: none trained on
     assert "flagged fields have a thumbnail" in qc
     # every thumbnail is embedded once, as a CSS class, whatever the number of places it is shown in
-    classes = re.findall(r"\.(t\d+)\{background-image:url\(data:image/webp;base64,", text)
+    classes = re.findall(r"\.(t\d+)\{background-image:url\(data:image/jpeg;base64,", text)
     assert len(classes) == len(set(classes)) <= len(thumbs)
     # the dose strip of C1 sits beside its fit: one field per concentration, in order
     potency = _section(text, "potency")
@@ -95,7 +95,7 @@ def test_no_images_leaves_the_thumbnails_out(scored, tmp_path):
     result = CliRunner().invoke(_group, ["report", str(scored), "--out", str(out), "--no-images"])
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert "data:image/webp" not in text and "Control fields" not in text
+    assert "data:image/jpeg" not in text and "Control fields" not in text
     assert 'data-well="' in text  # the plate grid still opens each well's scores
     assert "background-image:url(data:" not in text and len(text) < (scored / "report.html").stat().st_size
 

@@ -83,7 +83,7 @@ def test_qc_flagged_thumbnails_are_capped_per_plate():
         {
             "_index": range(n + 1),
             "thumb_image": [b"x"] * (n + 1),
-            "thumb_format": "webp",
+            "thumb_format": "jpeg",
             "thumb_width": 4,
             "thumb_height": 3,
             "thumb_why": ["representative"] + ["qc_flag"] * n,
@@ -122,7 +122,7 @@ def test_scoring_writes_one_thumbnail_per_well_from_the_model_input(tiny_model, 
     expected = composite(preprocess_field(raw, card.normalization, card.input.size))
     got = cv2.imdecode(np.frombuffer(first["thumb_image"], np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
     assert got.shape == expected.shape == (64, 80, 3)
-    assert np.abs(got.astype(int) - expected).mean() < 6  # lossy WebP of the same composite
+    assert np.abs(got.astype(int) - expected).mean() < 6  # lossy JPEG of the same composite
     off = tmp_path / "off"
     score_plates([plate], off, tiny_model, ScoreOptions(batch_size=4, thumbnails=False))
     assert not (off / THUMBNAILS_FILE).exists()
