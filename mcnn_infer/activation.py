@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from mcnn_infer.card import ModelCard, sha256_file
 from mcnn_infer.errors import ModelCardError
@@ -46,8 +47,11 @@ class ActivationHead:
 
     Attributes
     ----------
-    w1, b1, w2, b2 : numpy.ndarray
-        float64 (h*w*K, E), (E,), (E, n_classes), (n_classes,).
+    w1 : numpy.ndarray
+        float32 (h*w*K, E), the embedding kernel as exported (the largest array: 168 MB for the M-CNN at
+        1024x1280; kept in float32, the precision the model computed in).
+    b1, w2, b2 : numpy.ndarray
+        float64 (E,), (E, n_classes), (n_classes,).
     field : (int, int)
         Model input (height, width) in pixels.
     tile : (int, int)
@@ -102,7 +106,8 @@ def load_head(card: ModelCard, model_dir: str | Path) -> ActivationHead | None:
         missing = [name for name in HEAD_ARRAYS if name not in data]
         if missing:
             raise ModelCardError(f"activation head {path} lacks {missing} (expected {list(HEAD_ARRAYS)})")
-        w1, b1, w2, b2 = (np.asarray(data[name], np.float64) for name in HEAD_ARRAYS)
+        w1 = np.asarray(data[HEAD_ARRAYS[0]], np.float32)
+        b1, w2, b2 = (np.asarray(data[name], np.float64) for name in HEAD_ARRAYS[1:])
     return ActivationHead(
         w1,
         b1,
@@ -138,9 +143,11 @@ def tile_maps(head: ActivationHead, feature_map: np.ndarray) -> tuple[np.ndarray
 def many_tile_maps(head: ActivationHead, feature_maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`tile_maps` of N fields at once: one pass over the head's kernel for all of them.
 
-    The embedding kernel (h*w*K x E, 335 MB in float64 for the M-CNN at 1024x1280) is read once
-    per call, as one matrix product per feature-map cell over all N*T tiles, instead of once per
-    field: the cost of a map falls about N-fold while it is bound by reading the kernel.
+    The embedding kernel (h*w*K x E, 168 MB in float32 for the M-CNN at 1024x1280) is read once
+    per call, as one float32 matrix product per feature-map cell over all N*T tiles (one BLAS thread:
+    the cores belong to inference, and OpenBLAS's extra threads would spin against the runtime's),
+    instead of once per field: the cost of a map falls about N-fold while it is bound by reading the
+    kernel. The cells' shares are then summed, masked and projected in float64.
 
     Parameters
     ----------
@@ -165,8 +172,11 @@ def many_tile_maps(head: ActivationHead, feature_maps: np.ndarray) -> tuple[np.n
         )
     w1 = head.w1.reshape(h * w, k, -1)  # (cells, K, E)
     # (cells, N*T, K): per cell, the K features of every tile
-    cells = feature_maps.reshape(n_fields * n_tiles, h * w, k).transpose(1, 0, 2).astype(np.float64)
-    parts = np.matmul(cells, w1).transpose(1, 0, 2)  # (N*T, cells, E): each cell's share of each unit's input
+    cells = feature_maps.reshape(n_fields * n_tiles, h * w, k).transpose(1, 0, 2).astype(np.float32)
+    with threadpool_limits(limits=1, user_api="blas"):
+        parts = np.matmul(cells, w1.astype(np.float32, copy=False))
+    # (N*T, cells, E): each cell's share of each unit's input
+    parts = parts.transpose(1, 0, 2).astype(np.float64)
     mask = (parts.sum(axis=1) + head.b1) > 0  # (N*T, E): the ReLU mask of each tile
     maps = np.matmul(parts, head.w2[None] * mask[:, :, None])  # (N*T, cells, n_classes)
     maps = maps.transpose(0, 2, 1).reshape(n_fields, n_tiles, -1, h, w)
