@@ -61,16 +61,50 @@ def saturation_value(dtype: np.dtype) -> float:
     return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
 
 
-def _median(values: np.ndarray, counted: bool) -> float:
-    """``np.median`` of a 1-D array; with ``counted`` (non-negative integer values below 2**17) from a
-    histogram of the values instead of a partition: the same number, several times faster."""
-    if not counted:
-        return float(np.median(values))
-    cum = np.cumsum(np.bincount(values.astype(np.int64, copy=False)))
-    n = values.size
-    # order statistics (n - 1) // 2 and n // 2 (0-based): the smallest values whose count exceeds them
+#: Noise sigmas above the background median that count a pixel as foreground (robust sigma = 1.4826 MAD).
+_FG_SIGMAS = 5.0
+
+
+def _order_statistic_median(cum: np.ndarray, n: int) -> float:
+    """Median of ``n`` values from the cumulative counts ``cum`` of their integer values 0, 1, ...: the mean of
+    order statistics (n - 1) // 2 and n // 2 (0-based), the smallest values whose count exceeds them."""
     low, high = np.searchsorted(cum, [(n - 1) // 2, n // 2], side="right")
     return (int(low) + int(high)) / 2
+
+
+def _counted_stats(values: np.ndarray) -> tuple[int, int, int]:
+    """Foreground and saturated pixel counts of 1-D integer camera counts (uint8/uint16), from one histogram.
+
+    The median, the MAD (|v - median| is a multiple of 0.5: the median of ``|2v - 2 median|``, folded from
+    the same histogram, halved), the threshold ``median + 5 * 1.4826 * max(MAD, 0.5)`` compared in
+    float32 as the float path compares it, and the count at the dtype maximum: the numbers
+    :func:`_float_stats` gives on the same pixels, without another pass over them.
+
+    Returns
+    -------
+    (int, int, int)
+        Pixels above the threshold, pixels at the saturation value, pixels.
+    """
+    n = values.size
+    hist = np.bincount(values)  # up to the largest value present (12-bit cameras: 4096 bins)
+    med = _order_statistic_median(np.cumsum(hist), n)
+    twice_med = round(2 * med)  # an integer: the sum of two order statistics
+    distance = np.abs(2 * np.arange(hist.size, dtype=np.int64) - twice_med)
+    folded = np.bincount(distance, weights=hist).astype(np.int64)
+    mad = _order_statistic_median(np.cumsum(folded), n) / 2
+    thr = np.float32(med + _FG_SIGMAS * 1.4826 * max(mad, 0.5))
+    above = int(hist[int(np.floor(thr)) + 1 :].sum()) if thr < hist.size - 1 else 0
+    top = int(np.iinfo(values.dtype).max)
+    return above, int(hist[top]) if hist.size > top else 0, n
+
+
+def _float_stats(sub: np.ndarray, sat: float, min_mad: float) -> tuple[int, int, int]:
+    """:func:`_counted_stats` of 1-D float32 pixels (partition medians; the MAD at least ``min_mad``):
+    foreground, saturated, pixels."""
+    med = float(np.median(sub))
+    mad = float(np.median(np.abs(sub - med)))
+    thr = med + _FG_SIGMAS * 1.4826 * max(mad, min_mad)
+    return int(np.count_nonzero(sub > thr)), int(np.count_nonzero(sub >= sat)), sub.size
 
 
 #: The 4-neighbour Laplacian as a 3x3 kernel.
@@ -110,20 +144,19 @@ def image_qc(raw: np.ndarray | Sequence[np.ndarray]) -> dict[str, float | bool]:
     counted = dtype in (np.uint8, np.uint16)  # exact medians from histograms
     fg, sat_frac, focus = 0.0, 0.0, []
     for ch in planes:
-        # one float32 copy per channel: the 2x subsample for focus; the 4x one for the statistics is
-        # every other pixel of it (the same pixels as ch[::4, ::4])
+        # one float32 copy per channel: the 2x subsample for focus; the statistics are on the 4x one
+        # (every other pixel of it: ch[::4, ::4]), from its histogram for integer pixels
         x = ch[::_FOCUS_STEP, ::_FOCUS_STEP].astype(np.float32)
-        sub = x[:: _STATS_STEP // _FOCUS_STEP, :: _STATS_STEP // _FOCUS_STEP].ravel()
-        med = _median(sub, counted)
-        # |sub - med| is a multiple of 0.5 for integer pixels: its median is half that of 2|sub - med|
-        mad = (
-            _median(np.abs(2.0 * sub - 2.0 * med), counted) / 2
-            if counted
-            else _median(np.abs(sub - med), False)
-        )
-        thr = med + 5.0 * 1.4826 * max(mad, 1e-6 if dtype.kind == "f" else 0.5)
-        fg = max(fg, float(np.count_nonzero(sub > thr)) / sub.size)
-        sat_frac = max(sat_frac, float(np.count_nonzero(sub >= sat)) / sub.size)
+        if counted:
+            fg_count, sat_count, n = _counted_stats(ch[::_STATS_STEP, ::_STATS_STEP].ravel())
+        else:
+            fg_count, sat_count, n = _float_stats(
+                x[:: _STATS_STEP // _FOCUS_STEP, :: _STATS_STEP // _FOCUS_STEP].ravel(),
+                sat,
+                1e-6 if dtype.kind == "f" else 0.5,
+            )
+        fg = max(fg, float(fg_count) / n)
+        sat_frac = max(sat_frac, float(sat_count) / n)
         lap = _laplacian(x, exact=counted)
         var = float(x.var())
         focus.append(float(lap.var()) / var if var > 0 else 0.0)

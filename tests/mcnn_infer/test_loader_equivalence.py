@@ -143,3 +143,24 @@ def test_blocked_normalisation_is_the_per_pixel_formula_to_the_bit(shape, channe
     preprocess_planes(planes, Normalization(low=lows, high=highs), shape, out=batch[1])
     np.testing.assert_array_equal(batch[1], want)
     assert not batch[0].any()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_histogram_statistics_match_the_partition_on_many_distributions(dtype):
+    """Medians, MAD, foreground threshold and saturation from one histogram: the earlier numbers, to the bit."""
+    rng = np.random.default_rng(7)
+    top = np.iinfo(dtype).max
+    for k in range(60):
+        shape = (int(rng.integers(12, 90)), int(rng.integers(12, 90)), int(rng.integers(1, 4)))
+        kind = k % 4
+        if kind == 0:  # background with a few bright objects
+            raw = rng.poisson(rng.uniform(1, top / 20), shape).astype(float)
+            raw[rng.random(shape) < 0.05] = rng.uniform(top / 4, top)
+        elif kind == 1:  # nearly flat
+            raw = np.full(shape, rng.uniform(0, top)) + rng.integers(0, 3, shape)
+        elif kind == 2:  # bimodal, partly saturated
+            raw = np.where(rng.random(shape) < 0.5, rng.uniform(0, top / 3), top) + rng.normal(0, 2, shape)
+        else:  # uniform over the whole range
+            raw = rng.uniform(0, top + 1, shape)
+        raw = np.clip(raw, 0, top).astype(dtype)
+        assert image_qc(raw) == reference_qc(raw), (k, shape)
