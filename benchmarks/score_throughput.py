@@ -1,7 +1,7 @@
 """Throughput of ``hcs score`` end to end vs pure inference of the same compiled model, per precision.
 
 Run: ``.venv/bin/python benchmarks/score_throughput.py [--fields 64 256] [--size 1024 1280] [--mcnn]
-[--precisions fp32 bf16 int8]``
+[--int8] [--precisions fp32 bf16 int8] [--work DIR]``
 
 Prints, measured side by side in one run on a synthetic 3-channel 16-bit plate (for each plate
 size the precisions run one after the other, ``--repeats`` round-robin rounds, best kept):
@@ -30,8 +30,12 @@ input size (one convolution with ``--filters`` filters), so inference is cheap a
 a strict test of the loader; its card lists ``openvino-bf16`` without an export check. ``--mcnn``
 scores with the real M-CNN instead (seeded weights, logits from the principal directions of the
 plate's embeddings so the predicted class varies, ``benchmarks/seeded_mcnn.py``; exported by
-``hcs export``'s code with ``bf16`` where native and, with ``--int8``, INT8; needs the training
-extra), which is what a production run costs. With ``--mcnn`` the bf16 acceptance is printed:
+``hcs export``'s code with ``bf16`` where native and, with ``--int8``, INT8, and with the
+``feature_map`` output and activation head a trained model has, so every thumbnailed field also
+gets its activation maps; needs the training extra), which is what a production run costs. The
+synthetic plate has one field per well, so every field is its well's representative and gets a
+thumbnail and activation maps (a plate with 4 sites per well pays for a quarter of them).
+``--work DIR`` keeps the fields and the export for the next run. With ``--mcnn`` the bf16 acceptance is printed:
 end to end >= 1.7x fp32 and top-1 agreement >= 0.99.
 """
 
