@@ -385,10 +385,50 @@ def format_result(r: dict) -> list[str]:
         f"{r['plain_ms_per_image']:.2f} ms/image ({whole:.1f} GFLOP/s{frac}); profiling costs "
         f"{r['profiling_overhead']:+.1%}; the groups cover {r['layers_ms_per_image'] / r['profiled_ms_per_image']:.0%} "
         "of the profiled wall time",
+        kind_line(r["rows"], r["peak_gflops"]),
         f"  the {len(r['slowest_nodes'])} slowest nodes of the compiled graph:",
         *row_lines(r["slowest_nodes"], "node"),
     ]
     return lines
+
+
+def kind_of(group: str) -> str:
+    """The kind of a group: ``convolutions`` (columns and fusion), ``pools``, ``dense``, layout, other."""
+    if group.endswith(" conv"):
+        return "convolutions"
+    if group.endswith(" pools") or group == FUSION_POOL:
+        return "pools"
+    return group
+
+
+def kind_rows(rows: list[dict], peak_gflops: float | None) -> list[dict]:
+    """:func:`layer_rows` rows summed by :func:`kind_of` (``ms_per_image``, ``share``, ``gflop_per_image``,
+    ``fraction_of_peak``), slowest first."""
+    kinds: dict[str, dict] = {}
+    for row in rows:
+        k = kinds.setdefault(
+            kind_of(row["group"]),
+            {"kind": kind_of(row["group"]), "ms_per_image": 0.0, "share": 0.0, "gflop_per_image": 0.0},
+        )
+        for key in ("ms_per_image", "share", "gflop_per_image"):
+            k[key] += row[key]
+    for k in kinds.values():
+        rate = (
+            k["gflop_per_image"] / k["ms_per_image"] * 1e3
+            if k["gflop_per_image"] and k["ms_per_image"]
+            else None
+        )
+        k["fraction_of_peak"] = rate / peak_gflops if rate and peak_gflops else None
+    return sorted(kinds.values(), key=lambda k: -k["ms_per_image"])
+
+
+def kind_line(rows: list[dict], peak_gflops: float | None) -> str:
+    """One line: every kind's share of the time (and fraction of peak where it computes)."""
+    parts = []
+    for k in kind_rows(rows, peak_gflops):
+        frac = f" at {k['fraction_of_peak']:.0%} of peak" if k["fraction_of_peak"] else ""
+        parts.append(f"{k['kind']} {k['share']:.1%}{frac}")
+    return "  by kind (share of the profiled time): " + "; ".join(parts)
 
 
 def row_lines(rows: list[dict], key: str) -> list[str]:

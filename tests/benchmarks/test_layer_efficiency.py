@@ -20,6 +20,7 @@ from benchmarks.layer_efficiency import (
     gflop_by_group,
     group_of,
     group_times,
+    kind_rows,
     runtime_names,
 )
 from mcnn_infer.card import InputSpec, ModelCard
@@ -142,3 +143,13 @@ def test_groups_add_up_to_the_profiled_total(engine):
     assert [n["ms_per_image"] for n in nodes] == sorted((n["ms_per_image"] for n in nodes), reverse=True)
     conv_nodes = [n for n in nodes if n["group"] == "col0 conv" and n["type"] == "Convolution"]
     assert [n["gflop_per_image"] for n in conv_nodes] == [pytest.approx(col0["gflop_per_image"])]
+    # by kind: the column and fusion convolutions together, every group once
+    kinds = {k["kind"]: k for k in kind_rows(rows, 100.0)}
+    assert sum(k["share"] for k in kinds.values()) == pytest.approx(1.0)
+    conv_gflop = sum(
+        r["gflop_per_image"] for r in rows if r["group"] in ("col0 conv", "col1 conv", FUSION_CONV)
+    )
+    assert kinds["convolutions"]["gflop_per_image"] == pytest.approx(conv_gflop)
+    assert kinds["pools"]["ms_per_image"] == pytest.approx(
+        sum(r["ms_per_image"] for r in rows if r["group"] in ("col0 pools", "col1 pools", "fusion pool"))
+    )
