@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import re
 import sys
 import tempfile
@@ -505,11 +506,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passes", type=int, default=2, help="Round-robin passes per format (best kept).")
     parser.add_argument("--batch", type=int, help="Fields per request (default: the scorer's choice).")
     parser.add_argument("--streams", type=int, help="CPU streams (default: the THROUGHPUT hint's choice).")
+    parser.add_argument("--json", type=Path, help="Also write the peaks and the per-format results here.")
     args = parser.parse_args(argv)
     peaks, results = layer_report(
         args.model_dir, passes=args.passes, batch=args.batch, streams=args.streams, formats=args.formats
     )
     print_report(peaks, results)
+    if args.json:
+        args.json.write_text(json.dumps({"peaks": peaks, "formats": results}, indent=2, default=str))
     return 0
 
 
