@@ -22,6 +22,7 @@ Usage::
 
     .venv/bin/python benchmarks/export_formats.py                  # mcnn at 1024x1280x3
     .venv/bin/python benchmarks/export_formats.py --model mcnn-small --size 256x256   # quick
+    .venv/bin/python benchmarks/export_formats.py --layers --work /tmp/w  # + per-layer profile; reuses /tmp/w
 
 The convolutions are untrained (seeded) and the logits layer is set from the principal
 directions of the calibration fields' embeddings (``benchmarks/seeded_mcnn.py``), so agreement
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -47,8 +49,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks.layer_efficiency import layer_report, print_report  # noqa: E402
 from benchmarks.peak import ROWS, K, N, format_peaks, layer_precisions, open_peaks  # noqa: E402
-from benchmarks.seeded_mcnn import gflop_per_image, make_plate, make_run  # noqa: E402
+from benchmarks.seeded_mcnn import find_plate, gflop_per_image, make_plate, make_run  # noqa: E402
 from mcnn_infer.card import load_card  # noqa: E402
 from mcnn_infer.cpu import cpu_report, native_bf16  # noqa: E402
 from mcnn_infer.formats import FORMATS  # noqa: E402
@@ -147,6 +150,45 @@ def open_runners(model_dir: Path, names: list[str], batch: int | None) -> dict[s
     return runners
 
 
+def prepare(
+    work: Path, model: str, size: tuple[int, int], sites: int, seed: int, names: list[str]
+) -> tuple[Path, Path, float | None]:
+    """The plate and the exported model in ``work``: reused when ``work`` already holds an export of
+    ``model`` at ``size`` with every format of ``names`` (then the export seconds are None), else made.
+
+    Returns
+    -------
+    (Path, Path, float or None)
+        Plate folder, exported model folder, seconds the export took.
+    """
+    plate, model_dir = find_plate(work / "plate"), work / "model"
+    if plate is not None and (model_dir / "card.json").exists():
+        card = load_card(model_dir)
+        if (
+            card.architecture == model
+            and (card.input.height, card.input.width) == size
+            and all(n in card.formats for n in names)
+        ):
+            console.print(f"reusing the plate {plate} and the export {model_dir} in {work}", markup=False)
+            return plate, model_dir, None
+    for part in ("plate", "run", "model"):  # this script's own folders of an older, other run
+        shutil.rmtree(work / part, ignore_errors=True)
+    plate = make_plate(work / "plate", size, sites, seed)
+    run = make_run(work / "run", model, size, plate, seed)
+    t0 = time.perf_counter()
+    export_run(
+        run,
+        model_dir,
+        names,
+        calibrate=plate,
+        min_agreement=1e-6,
+        parity_fields=2,
+        overwrite=True,
+        console=console,
+    )
+    return plate, model_dir, time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -168,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", help="Keep the plate, run and exported model in this folder.")
     parser.add_argument("--json", help="Also write the results as JSON here.")
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="Then profile every OpenVINO format per layer group (benchmarks/layer_efficiency.py).",
+    )
     args = parser.parse_args(argv)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     for line in cpu_lines():
@@ -180,21 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"openvino-bf16 skipped: {skipped['openvino-bf16']}", markup=False)
     with tempfile.TemporaryDirectory(prefix="hcs-bench-") as tmp:
         work = Path(args.work or tmp)
-        plate = make_plate(work / "plate", size, args.sites, args.seed)
-        run = make_run(work / "run", args.model, size, plate, args.seed)
-        model_dir = work / "model"
-        t0 = time.perf_counter()
-        export_run(
-            run,
-            model_dir,
-            names,
-            calibrate=plate,
-            min_agreement=1e-6,
-            parity_fields=2,
-            overwrite=True,
-            console=console,
-        )
-        export_s = time.perf_counter() - t0
+        plate, model_dir, export_s = prepare(work, args.model, size, args.sites, args.seed, names)
         card = load_card(model_dir)
         fields = plate_fields(plate, card)
         inputs = fields.load(fields.holdout)
@@ -228,7 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         rows = collect(runners, gflop, peak_results, model_dir)
         checks = {n: card.formats[n].get("accuracy_check") for n in names if n in card.formats}
         del runners, peaks
+        layers = layer_report(model_dir, inputs, work, passes=args.repeats) if args.layers else None
     print_results(rows, peak_results, skipped, checks, args, size, gflop, len(inputs), export_s)
+    if layers:
+        console.print(
+            "per-layer profile of the OpenVINO formats (benchmarks/layer_efficiency.py):", markup=False
+        )
+        print_report(*layers, print_line=lambda line: console.print(line, markup=False))
     if args.json:
         Path(args.json).write_text(
             json.dumps(
@@ -239,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                     "skipped": skipped,
                     "gflop_per_image": gflop,
                     "export_checks": checks,
+                    "layers": {"peaks": layers[0], "formats": layers[1]} if layers else None,
                 },
                 indent=2,
                 default=str,
@@ -339,7 +379,10 @@ def print_results(rows, peaks, skipped, checks, args, size, gflop, n_fields, exp
                 f"{r['vs_fp32']['top1_agreement']:.1%} of {r['vs_fp32']['n_fields']} fields",
                 markup=False,
             )
-    console.print(f"export (all formats, checks) took {export_s:.0f} s", markup=False)
+    if export_s is None:
+        console.print("export reused from --work (not timed)", markup=False)
+    else:
+        console.print(f"export (all formats, checks) took {export_s:.0f} s", markup=False)
 
 
 if __name__ == "__main__":

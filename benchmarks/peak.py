@@ -86,21 +86,34 @@ def _card(rows: int, k: int, n: int) -> ModelCard:
 def layer_precisions(
     engine: Engine, types: tuple[str, ...] = ("Convolution", "FullyConnected", "MatMul")
 ) -> str:
-    """Runtime precision of the heavy layers of a compiled OpenVINO engine, e.g. ``Convolution bf16 x21``.
+    """Runtime precision and kernel of the heavy layers of a compiled OpenVINO engine, e.g.
+    ``Convolution bf16 x21 (brgconv_avx512_bf16)``.
 
-    Read from the executable graph (``runtimePrecision`` of each node); ``-`` for other runtimes.
+    Read from the executable graph (``runtimePrecision`` and ``primitiveType`` of each node); ``-`` for
+    other runtimes. The kernel tells which library computes a layer: on AMD Zen 4 the FP32
+    FullyConnected of the matmul peak runs as ``gemm_mlas_f32`` (MLAS), the convolutions as oneDNN
+    ``brgconv_avx512_f32``.
     """
     compiled = getattr(engine, "compiled", None)
     if compiled is None:
         return "-"
     counts: Counter[tuple[str, str]] = Counter()
+    kernels: dict[tuple[str, str], set[str]] = {}
     for op in compiled.get_runtime_model().get_ordered_ops():
         info = op.get_rt_info()
         layer = info["layerType"].astype(str) if "layerType" in info else op.get_type_name()
         if layer in types:
             precision = info["runtimePrecision"].astype(str) if "runtimePrecision" in info else "?"
             counts[(layer, precision.lower())] += 1
-    return ", ".join(f"{layer} {precision} x{n}" for (layer, precision), n in sorted(counts.items())) or "-"
+            if "primitiveType" in info:
+                kernels.setdefault((layer, precision.lower()), set()).add(info["primitiveType"].astype(str))
+    return (
+        ", ".join(
+            f"{layer} {precision} x{n} ({'/'.join(sorted(kernels.get((layer, precision), {'?'})))})"
+            for (layer, precision), n in sorted(counts.items())
+        )
+        or "-"
+    )
 
 
 class PeakBench:

@@ -41,7 +41,12 @@ def make_plate(root: Path, size: tuple[int, int], sites: int, seed: int) -> Path
         seed=seed,
         progress=True,
     )
-    return next(p.parent for p in sorted(root.rglob("*.tif")))
+    return find_plate(root)
+
+
+def find_plate(root: Path) -> Path | None:
+    """The plate folder :func:`make_plate` wrote under ``root`` (None when there is none)."""
+    return next((p.parent for p in sorted(root.rglob("*.tif"))), None)
 
 
 def set_principal_logits(net, embedding: np.ndarray, n_classes: int) -> None:

@@ -70,10 +70,13 @@ class Engine(abc.ABC):
         threads: int | None = None,
         hint: str = "THROUGHPUT",
         streams: int | None = None,
+        profile: bool = False,
     ) -> None:
         self.card, self.fmt, self.model_dir, self.batch_size = card, fmt, Path(model_dir), int(batch_size)
         #: CPU streams asked for (None: the runtime's choice for ``hint``); runtimes without streams ignore it.
         self.streams_requested = None if streams is None else int(streams)
+        #: Per-layer profiling asked for (benchmarks/layer_efficiency.py; runtimes without it refuse it).
+        self.profile = bool(profile)
         #: Where batch size and streams came from (set by :func:`mcnn_infer.runtime.compile_engine`).
         self.settings_from: dict[str, str] = {}
         self._results: queue.Queue = queue.Queue()

@@ -30,6 +30,10 @@ class OnnxRuntimeEngine(Engine):
                 f"format {self.fmt.name} asks for {self.fmt.inference_precision}; "
                 "ONNX Runtime on CPU computes f32 only"
             )
+        if self.profile:
+            raise ConfigError(
+                f"per-layer profiling of {self.fmt.name} is not supported (OpenVINO formats only)"
+            )
         self.jobs = 1
         self.streams = 1
         self.compiled_precision = "f32"

@@ -116,6 +116,7 @@ def compile_engine(
     threads: int | None = None,
     hint: str = "THROUGHPUT",
     streams: int | None = None,
+    profile: bool = False,
 ) -> Engine:
     """Compile an already verified file as format ``fmt`` (the export's checks use this before the
     card lists the format; everything else calls :func:`open_engine`).
@@ -132,7 +133,7 @@ def compile_engine(
     size = batch_size or choose_batch_size(card.input.height, card.input.width, len(card.input.channels))
     try:
         engine = ENGINES[fmt.runtime](
-            card, fmt, Path(main_file), Path(model_dir), size, threads, hint, streams
+            card, fmt, Path(main_file), Path(model_dir), size, threads, hint, streams, profile
         )
     except (ModelCardError, ConfigError):
         raise
@@ -157,6 +158,7 @@ def open_engine(
     card: ModelCard | None = None,
     hint: str = "THROUGHPUT",
     streams: int | None = None,
+    profile: bool = False,
 ) -> Engine:
     """Verify a model's checksums and compile it for batched CPU inference.
 
@@ -178,6 +180,10 @@ def open_engine(
         OpenVINO performance hint.
     streams : int, optional
         OpenVINO CPU streams (default: the hint's choice; benchmarks/engine_settings.py sweeps them).
+    profile : bool
+        OpenVINO only: compile with per-layer profiling (``PERF_COUNT``) and keep every finished
+        request's per-layer times (:meth:`OpenVinoEngine.take_profiles`); off for scoring (it slows
+        inference), on for ``benchmarks/layer_efficiency.py``.
 
     Raises
     ------
@@ -191,6 +197,6 @@ def open_engine(
     chosen, reason = resolve_precision(card, backend, precision)
     fmt = select_format(backend, chosen, list(card.formats))
     main_file = verify_files(card, model_dir, fmt.name)
-    engine = compile_engine(card, fmt, main_file, model_dir, batch_size, threads, hint, streams)
+    engine = compile_engine(card, fmt, main_file, model_dir, batch_size, threads, hint, streams, profile)
     engine.precision_reason = reason
     return engine

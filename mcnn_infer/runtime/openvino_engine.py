@@ -11,7 +11,7 @@ import threading
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,6 +19,15 @@ from mcnn_infer.errors import ConfigError, ModelCardError
 from mcnn_infer.runtime.base import Engine
 
 HINTS = ("THROUGHPUT", "LATENCY")
+
+
+class LayerTime(NamedTuple):
+    """One executed node of one request: compiled-graph name, type, kernel (e.g. ``brgconv_avx512_bf16``), seconds."""
+
+    name: str
+    node_type: str
+    exec_type: str
+    seconds: float
 
 
 class OpenVinoEngine(Engine):
@@ -50,6 +59,9 @@ class OpenVinoEngine(Engine):
             config[props.inference_num_threads] = int(threads)
         if self.streams_requested:
             config[props.num_streams] = int(self.streams_requested)
+        if self.profile:
+            config[props.enable_profiling] = True
+        self._profiles: list[list[LayerTime]] = []
         self.compiled = core.compile_model(model, "CPU", config)
         self.compiled_precision = self.compiled.get_property(hints.inference_precision).get_type_name()
         if self.compiled_precision != fmt.inference_precision:
@@ -74,6 +86,14 @@ class OpenVinoEngine(Engine):
         tag, n, map_rows, _keepalive = userdata
         self._finished()
         try:
+            if self.profile:
+                layers = [
+                    LayerTime(p.node_name, p.node_type, p.exec_type, p.real_time.total_seconds())
+                    for p in request.profiling_info
+                    if p.status == p.Status.EXECUTED
+                ]
+                with self._lock:
+                    self._profiles.append(layers)
             logits = np.array(request.get_tensor(self._logits).data[:n], dtype=np.float32)
             embedding = np.array(request.get_tensor(self._embedding).data[:n], dtype=np.float32)
             maps = None
@@ -84,6 +104,23 @@ class OpenVinoEngine(Engine):
                 self._error = exc
             return
         self._results.put((tag, logits, embedding, maps))
+
+    def take_profiles(self) -> list[list[LayerTime]]:
+        """Per-layer times of every request finished since the last call (engine opened with ``profile``).
+
+        Returns
+        -------
+        list of list of LayerTime
+            One list per finished request (``batch_size`` fields each), one entry per executed node of
+            the compiled graph, in execution order; ``seconds`` is the node's wall time in that request.
+        """
+        if not self.profile:
+            raise ConfigError(
+                f"engine of {self.fmt.name} was opened without profile=True: no per-layer times"
+            )
+        with self._lock:
+            out, self._profiles = self._profiles, []
+        return out
 
     def submit(self, tensor: np.ndarray, tag: Any, map_rows: Sequence[int] | None = None) -> None:
         self._raise_pending()
