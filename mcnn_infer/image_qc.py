@@ -8,8 +8,9 @@ Three cheap measures per field (a few ms on a 1024x1280x3 field):
 * ``sat_fraction`` - fraction of pixels at the saturation value (the dtype maximum for
   integer images, 1.0 for float images), maximum over channels. *Saturated* above 1 %.
 * ``focus`` - variance of the 4-neighbour Laplacian divided by the variance of the image
-  (scale free) on a 2x subsample, mean over channels. A field is *out of focus* when its focus is below
-  ``blur_ratio`` (0.3) times the median focus of its plate (:func:`blurry_flags`).
+  (scale free) on a 2x subsample, mean over channels (variances from float64 sums for integer
+  pixels). A field is *out of focus* when its focus is below ``blur_ratio`` (0.3) times the
+  median focus of its plate (:func:`blurry_flags`).
 
 The scorer calls :func:`image_qc` on every raw field and :func:`blurry_flags` on every plate;
 the analysis summarises the flags (:func:`mcnn_infer.analysis.qc.field_qc_summary`).
@@ -72,7 +73,7 @@ def _order_statistic_median(cum: np.ndarray, n: int) -> float:
     return (int(low) + int(high)) / 2
 
 
-def _counted_stats(values: np.ndarray) -> tuple[int, int, int]:
+def _counted_stats(values: np.ndarray) -> tuple[int, int, int, float]:
     """Foreground and saturated pixel counts of 1-D integer camera counts (uint8/uint16), from one histogram.
 
     The median, the MAD (|v - median| is a multiple of 0.5: the median of ``|2v - 2 median|``, folded from
@@ -82,8 +83,8 @@ def _counted_stats(values: np.ndarray) -> tuple[int, int, int]:
 
     Returns
     -------
-    (int, int, int)
-        Pixels above the threshold, pixels at the saturation value, pixels.
+    (int, int, int, float)
+        Pixels above the threshold, pixels at the saturation value, pixels, their median.
     """
     n = values.size
     hist = np.bincount(values)  # up to the largest value present (12-bit cameras: 4096 bins)
@@ -95,7 +96,7 @@ def _counted_stats(values: np.ndarray) -> tuple[int, int, int]:
     thr = np.float32(med + _FG_SIGMAS * 1.4826 * max(mad, 0.5))
     above = int(hist[int(np.floor(thr)) + 1 :].sum()) if thr < hist.size - 1 else 0
     top = int(np.iinfo(values.dtype).max)
-    return above, int(hist[top]) if hist.size > top else 0, n
+    return above, int(hist[top]) if hist.size > top else 0, n, med
 
 
 def _float_stats(sub: np.ndarray, sat: float, min_mad: float) -> tuple[int, int, int]:
@@ -122,6 +123,17 @@ def _laplacian(x: np.ndarray, exact: bool) -> np.ndarray:
     return 4.0 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]
 
 
+def _variance(x: np.ndarray) -> float:
+    """Variance of the values of a float32 (H, W) plane (row strides allowed) from one pass of float64
+    sums (OpenCV's ``sumElems`` and squared L2 norm).
+
+    Exact to about 1e-16 of the mean square for integer-valued planes, so the caller centres them
+    (:func:`image_qc` subtracts the median: the mean square is then at most twice the variance)."""
+    n = x.size
+    mean = cv2.sumElems(x)[0] / n
+    return max(cv2.norm(x, cv2.NORM_L2SQR) / n - mean * mean, 0.0)
+
+
 def image_qc(raw: np.ndarray | Sequence[np.ndarray]) -> dict[str, float | bool]:
     """Cheap image-QC measures of one raw field.
 
@@ -146,10 +158,13 @@ def image_qc(raw: np.ndarray | Sequence[np.ndarray]) -> dict[str, float | bool]:
     for ch in planes:
         # one float32 copy per channel: the 2x subsample for focus; the statistics are on the 4x one
         # (every other pixel of it: ch[::4, ::4]), from its histogram for integer pixels
-        x = ch[::_FOCUS_STEP, ::_FOCUS_STEP].astype(np.float32)
         if counted:
-            fg_count, sat_count, n = _counted_stats(ch[::_STATS_STEP, ::_STATS_STEP].ravel())
+            fg_count, sat_count, n, median = _counted_stats(ch[::_STATS_STEP, ::_STATS_STEP].ravel())
+            # focus does not change with an offset; the integer part of the median keeps the values
+            # integers (exact in float32) and their float64 sums free of cancellation
+            x = np.subtract(ch[::_FOCUS_STEP, ::_FOCUS_STEP], np.float32(int(median)), dtype=np.float32)
         else:
+            x = ch[::_FOCUS_STEP, ::_FOCUS_STEP].astype(np.float32)
             fg_count, sat_count, n = _float_stats(
                 x[:: _STATS_STEP // _FOCUS_STEP, :: _STATS_STEP // _FOCUS_STEP].ravel(),
                 sat,
@@ -158,8 +173,11 @@ def image_qc(raw: np.ndarray | Sequence[np.ndarray]) -> dict[str, float | bool]:
         fg = max(fg, float(fg_count) / n)
         sat_frac = max(sat_frac, float(sat_count) / n)
         lap = _laplacian(x, exact=counted)
-        var = float(x.var())
-        focus.append(float(lap.var()) / var if var > 0 else 0.0)
+        if counted:  # one pass of float64 sums each instead of numpy's float32 passes and temporaries
+            var, lap_var = _variance(x), _variance(lap)
+        else:
+            var, lap_var = float(x.var()), float(lap.var())
+        focus.append(lap_var / var if var > 0 else 0.0)
     return {
         "fg_fraction": fg,
         "sat_fraction": sat_frac,
