@@ -127,8 +127,9 @@ def _variance(x: np.ndarray) -> float:
     """Variance of the values of a float32 (H, W) plane (row strides allowed) from one pass of float64
     sums (OpenCV's ``sumElems`` and squared L2 norm).
 
-    Exact to about 1e-16 of the mean square for integer-valued planes, so the caller centres them
-    (:func:`image_qc` subtracts the median: the mean square is then at most twice the variance)."""
+    Exact to about 1e-16 of the mean square for integer-valued planes, so they should be centred:
+    :func:`image_qc` subtracts the median from the pixels (the mean square is then at most twice the
+    variance), and their Laplacian's mean is its border terms, small next to its spread."""
     n = x.size
     mean = cv2.sumElems(x)[0] / n
     return max(cv2.norm(x, cv2.NORM_L2SQR) / n - mean * mean, 0.0)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mcnn_infer.errors import ConfigError
+from mcnn_infer.preprocess import area_resize
 from mcnn_infer.results import KEYS, THUMB_QC, THUMBNAIL_COLUMNS
 
 #: Long side of a thumbnail (pixels).
@@ -23,7 +24,7 @@ LONG_SIDE = 256
 #: Encoding (the MIME subtype the report embeds) and its quality (0-100).
 FORMAT, QUALITY = "jpeg", 85
 _JPEG_444 = cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
-#: Most channels OpenCV's INTER_AREA resizes in one call.
+#: Most channels OpenCV's ``cv2.transform`` mixes in one call.
 _CV_MAX_CHANNELS = 4
 #: Thumbnails of QC-flagged fields kept per plate (in canonical field order).
 MAX_QC_THUMBNAILS = 48
@@ -65,9 +66,9 @@ def composite(tensor: np.ndarray, long_side: int = LONG_SIDE) -> np.ndarray:
     small = tensor
     factor = min(tensor.shape[0] // h, tensor.shape[1] // w)
     if factor >= 2:  # integer-factor block means first (OpenCV's fast area path), then the small rest
-        small = _area_resize(small, (tensor.shape[0] // factor, tensor.shape[1] // factor))
+        small = area_resize(small, (tensor.shape[0] // factor, tensor.shape[1] // factor))
     if (h, w) != small.shape[:2]:
-        small = _area_resize(small, (h, w))
+        small = area_resize(small, (h, w))
     channels = small.shape[2]
     if channels <= _CV_MAX_CHANNELS:  # one OpenCV pass: each pixel's RGB = palette (3, C) @ its C values
         rgb = cv2.transform(np.ascontiguousarray(small), np.ascontiguousarray(PALETTE[:channels].T))
@@ -78,18 +79,6 @@ def composite(tensor: np.ndarray, long_side: int = LONG_SIDE) -> np.ndarray:
             rgb += small[..., c, None] * PALETTE[c]
     # x * 255 rounded and saturated to 0..255 (the colours are sums of non-negative terms)
     return cv2.convertScaleAbs(rgb, alpha=255.0)
-
-
-def _area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """OpenCV INTER_AREA resize of a float32 (H, W, C) image to (h, w, C): one call for up to 4 channels
-    (OpenCV's limit), else per channel; never BLAS in a loader thread."""
-    h, w = size
-    if image.shape[2] <= _CV_MAX_CHANNELS:
-        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, image.shape[2])
-    return np.stack(
-        [cv2.resize(image[..., c], (w, h), interpolation=cv2.INTER_AREA) for c in range(image.shape[2])],
-        axis=-1,
-    )
 
 
 def encode(rgb: np.ndarray) -> bytes:
