@@ -8,8 +8,7 @@ cores the engine infers on, so the faster the engine, the larger the share of th
 takes from it. This benchmark runs the scorer's own pieces in one process (the loader threads of
 :func:`mcnn_infer.scoring.loader.iter_batches` writing into the batch rows, the engine of
 :func:`mcnn_infer.runtime.open_engine` fed asynchronously; no result writing) on ``--fields``
-synthetic 3-channel 16-bit fields, in these modes, round robin over ``--repeats`` passes (best
-kept):
+synthetic 3-channel 16-bit fields, in these modes, round robin over ``--repeats`` passes:
 
 * ``pure``: the same engine on preloaded batches (no loader);
 * ``loader``: every stage (:func:`mcnn_infer.images.read_planes`, image QC
@@ -17,20 +16,27 @@ kept):
   the thumbnail of each well's first field: every field with the default ``--sites-per-well 1``, as
   in ``benchmarks/score_throughput.py``; every 4th with ``--sites-per-well 4``, as on BBBC021);
 * ``without image QC``, ``without preprocess``, ``without thumbnails``: one stage left out;
-* ``decode only``.
+* ``decode only``;
+* ``in-engine normalisation`` (OpenVINO models): the loader passes the camera counts on as they
+  are (the planes interleaved into a uint16 batch row) and the engine normalises them, a copy of
+  its IR with OpenVINO's ``PrePostProcessor`` steps (uint16 to f32, minus ``low``, times
+  ``1 / (high - low)``, clamped to [0, 1]; its logits are checked against the float32 path
+  first), and the thumbnail is made from the counts (4x block means, then normalised); with
+  ``pure (uint16 input)``, that engine on preloaded batches, both against ``pure``. This is the
+  design that would take normalisation out of the loader; the scorer does not use it.
 
 Per mode it prints fields/s (best pass), the ratio to ``pure`` (the issue's e2e / pure without the
-writing), the same ratio of the median passes (shared machines are noisy: trust what both say),
-and the loader's CPU cost per field the best ratio implies, ``cores x 1000 x (1/rate - 1/pure)``
-ms: what the loader takes from inference, including what it slows inference down by sharing
-caches. The stages' costs do not add up (a lighter loader competes less for the caches and fills
-more of the moments the engine leaves a core idle): read each row as what leaving that stage out
-would give.
+writing; each pass against the pure inference of the same pass, median and range over passes:
+shared machines have quiet and busy minutes), and the loader's CPU cost per field that ratio
+implies, ``cores x 1000 x (1/ratio - 1) / pure`` ms: what the loader takes from inference,
+including what it slows inference down by sharing caches. The stages' costs do not add up (a
+lighter loader competes less for the caches and fills more of the moments the engine leaves a
+core idle): read each row as what leaving that stage out would give.
 
 The default model is the tiny test CNN (``tests/fixtures/tiny_model.py``, one 3x3 convolution of
-``--filters`` filters at 1024x1280): at 32 filters a 2-core AVX2 EPYC infers it at 30-37 fields/s,
+``--filters`` filters at 1024x1280): at 32 filters a 2-core AVX2 EPYC infers it at 31-46 fields/s,
 about the M-CNN's INT8 rate on a 2-core AMX Xeon (27.8), so the table shows what each stage costs
-at that engine speed on any CPU. ``--model`` measures an export instead (e.g. the M-CNN kept by
+this CPU next to an engine that fast. ``--model`` measures an export instead (e.g. the M-CNN kept by
 ``benchmarks/score_throughput.py --mcnn --work DIR``).
 """
 
@@ -42,8 +48,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,7 +63,7 @@ from mcnn_infer.cpu import cpu_report  # noqa: E402
 from mcnn_infer.image_qc import image_qc  # noqa: E402
 from mcnn_infer.images import read_planes  # noqa: E402
 from mcnn_infer.plates import scan_plate  # noqa: E402
-from mcnn_infer.preprocess import preprocess_planes  # noqa: E402
+from mcnn_infer.preprocess import area_resize, normalize, preprocess_planes  # noqa: E402
 from mcnn_infer.results import THUMB_REPRESENTATIVE  # noqa: E402
 from mcnn_infer.runtime import Engine, open_engine  # noqa: E402
 from mcnn_infer.scoring.loader import FieldJob, LoadedField, iter_batches  # noqa: E402
@@ -124,6 +132,100 @@ def pure_rate(engine: Engine, jobs: list[FieldJob]) -> float:
     return n_batches * engine.batch_size / (time.perf_counter() - start)
 
 
+class CountsEngine:
+    """The engine's IR compiled to take uint16 camera counts (NHWC) and normalise them itself.
+
+    Same batch size, precision hint and THROUGHPUT hint as ``engine``; OpenVINO ``PrePostProcessor``
+    steps before the model input: convert to f32, subtract the card's ``low``, multiply by
+    ``1 / (high - low)``, clamp to [0, 1] (the card's normalisation, as ``preprocess_planes`` computes it).
+    """
+
+    def __init__(self, engine: Engine, model_dir: Path) -> None:
+        import openvino as ov
+        import openvino.properties.hint as hints
+        from openvino import opset13 as ops
+        from openvino.preprocess import PrePostProcessor
+
+        self.engine, self.card = engine, engine.card
+        norm = self.card.normalization
+        low, high = np.float32(norm.low), np.float32(norm.high)
+        core = ov.Core()
+        model = core.read_model(Path(model_dir) / engine.fmt.path)
+        model.reshape({model.inputs[0]: ov.PartialShape([engine.batch_size, *engine.input_shape])})
+        ppp = PrePostProcessor(model)
+        ppp.input().tensor().set_element_type(ov.Type.u16).set_layout(ov.Layout("NHWC"))
+        ppp.input().model().set_layout(ov.Layout("NHWC"))
+        scale = ops.constant((np.float32(1.0) / (high - low)).astype(np.float32))
+        ppp.input().preprocess().convert_element_type(ov.Type.f32).mean([float(v) for v in low]).custom(
+            lambda node: ops.clamp(ops.multiply(node, scale), 0.0, 1.0).output(0)
+        )
+        config = {
+            hints.performance_mode: hints.PerformanceMode.THROUGHPUT,
+            hints.inference_precision: getattr(ov.Type, engine.fmt.inference_precision),
+        }
+        self.compiled = core.compile_model(ppp.build(), "CPU", config)
+        self.queue = ov.AsyncInferQueue(self.compiled, engine.jobs)
+        self.logits = self.compiled.output(self.card.outputs["logits"])
+        self.shape = (engine.batch_size, *engine.input_shape)
+
+    def prepare(self, job: FieldJob, out: np.ndarray) -> None:
+        """Decode, image QC, counts interleaved into ``out`` (uint16 (H, W, C)), thumbnail from the counts."""
+        planes = read_planes(job.paths)
+        image_qc(planes)
+        cv2.merge(planes, out)
+        if job.thumbnail:
+            small = area_resize(out, (out.shape[0] // 4, out.shape[1] // 4))  # block means of the counts
+            thumbnail_columns(normalize(small, self.card.normalization, out=small), THUMB_REPRESENTATIVE)
+
+    def check(self, job: FieldJob) -> float:
+        """Largest |logit| difference between this engine and ``engine`` on one field (a batch of copies)."""
+        counts = np.empty(self.shape, np.uint16)
+        for row in counts:
+            self.prepare(job, row)
+        field = preprocess_planes(read_planes(job.paths), self.card.normalization, self.card.input.size)
+        request = self.compiled.create_infer_request()
+        request.infer({0: counts})
+        want = self.engine.infer(np.stack([field] * self.shape[0]))[0]
+        return float(np.max(np.abs(request.get_tensor(self.logits).data - want)))
+
+    def rate(self, jobs: list[FieldJob], workers: int, loader: bool) -> float:
+        """Fields/s: with ``loader``, ``workers`` threads fill uint16 batches while the engine infers them
+        (at most two batches per request waiting, as the scorer); else two preloaded batches in turn.
+        Whole batches only: ``len(jobs) // batch`` of them (at least one, the jobs taken in turn)."""
+        n_batch = self.shape[0]
+        jobs = [jobs[k % len(jobs)] for k in range(max(1, len(jobs) // n_batch) * n_batch)]
+        # batches being filled (2 per request) + in the requests + one: no buffer is refilled while inferred
+        ring = [np.empty(self.shape, np.uint16) for _ in range(3 * self.engine.jobs + 1)]
+        starts = range(0, len(jobs), n_batch)
+        if not loader:
+            for k in range(2 * n_batch):
+                self.prepare(jobs[k % len(jobs)], ring[k // n_batch][k % n_batch])
+        start = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            pending: list[tuple[list, np.ndarray]] = []
+            for k, first in enumerate(starts):
+                if loader:
+                    batch = ring[k % len(ring)]
+                    rows = [
+                        pool.submit(self.prepare, job, batch[r])
+                        for r, job in enumerate(jobs[first : first + n_batch])
+                    ]
+                    pending.append((rows, batch))
+                else:
+                    pending.append(([], ring[k % 2]))
+                while len(pending) > (2 * self.engine.jobs if loader else 0):
+                    rows, batch = pending.pop(0)
+                    for row in rows:
+                        row.result()
+                    self.queue.start_async({0: batch}, share_inputs=True)
+            for rows, batch in pending:
+                for row in rows:
+                    row.result()
+                self.queue.start_async({0: batch}, share_inputs=True)
+            self.queue.wait_all()
+        return len(starts) * n_batch / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="an exported model folder (default: the tiny test CNN)")
@@ -169,21 +271,32 @@ def main() -> None:
         )
         # warm-up: the files in the page cache, the buffers touched
         loader_rate(engine, jobs, MODES["loader"], workers)
+        counts = CountsEngine(engine, model) if engine.fmt.runtime == "openvino" else None
         rates: dict[str, list[float]] = {"pure": [], **{mode: [] for mode in MODES}}
+        if counts is not None:
+            print(
+                f"in-engine normalisation: max |logit difference| to the float32 path {counts.check(jobs[0]):.2e}"
+            )
+            rates.update({"pure (uint16 input)": [], "in-engine normalisation": []})
+            counts.rate(jobs, workers, loader=True)  # warm-up
         for _ in range(args.repeats):
             rates["pure"].append(pure_rate(engine, jobs))
             for mode, stages in MODES.items():
                 rates[mode].append(loader_rate(engine, jobs, stages, workers))
-        pure, pure_median = max(rates["pure"]), float(np.median(rates["pure"]))
+            if counts is not None:
+                rates["pure (uint16 input)"].append(counts.rate(jobs, workers, loader=False))
+                rates["in-engine normalisation"].append(counts.rate(jobs, workers, loader=True))
+        pure = np.asarray(rates["pure"])
         print(
-            f"\n{'mode':<20} {'fields/s':>9} {'/ pure':>7} {'median':>7} {'loader CPU ms/field':>20}  passes"
+            f"\n{'mode':<24} {'fields/s':>9} {'/ pure':>7} {'range':>12} {'loader CPU ms/field':>20}  passes"
         )
         for mode, samples in rates.items():
-            rate = max(samples)
-            cost = cores * 1000.0 * (1.0 / rate - 1.0 / pure)
+            ratios = np.asarray(samples) / pure  # each pass against its own pure inference
+            ratio = float(np.median(ratios))
+            cost = cores * 1000.0 * (1.0 / ratio - 1.0) / float(np.median(pure))
+            span = f"{ratios.min():.3f}-{ratios.max():.3f}"
             passes = ", ".join(f"{r:.1f}" for r in samples)
-            median = float(np.median(samples)) / pure_median
-            print(f"{mode:<20} {rate:9.2f} {rate / pure:7.3f} {median:7.3f} {cost:20.1f}  [{passes}]")
+            print(f"{mode:<24} {max(samples):9.2f} {ratio:7.3f} {span:>12} {cost:20.1f}  [{passes}]")
 
 
 if __name__ == "__main__":
