@@ -48,7 +48,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -168,14 +167,16 @@ class CountsEngine:
         self.logits = self.compiled.output(self.card.outputs["logits"])
         self.shape = (engine.batch_size, *engine.input_shape)
 
-    def prepare(self, job: FieldJob, out: np.ndarray) -> None:
+    def prepare(self, job: FieldJob, out: np.ndarray) -> LoadedField:
         """Decode, image QC, counts interleaved into ``out`` (uint16 (H, W, C)), thumbnail from the counts."""
         planes = read_planes(job.paths)
-        image_qc(planes)
+        qc = dict(image_qc(planes))
         cv2.merge(planes, out)
         if job.thumbnail:
             small = area_resize(out, (out.shape[0] // 4, out.shape[1] // 4))  # block means of the counts
-            thumbnail_columns(normalize(small, self.card.normalization, out=small), THUMB_REPRESENTATIVE)
+            small = normalize(small, self.card.normalization, out=small)
+            qc.update(thumbnail_columns(small, THUMB_REPRESENTATIVE))
+        return LoadedField(job.index, out, qc)
 
     def check(self, job: FieldJob) -> float:
         """Largest |logit| difference between this engine and ``engine`` on one field (a batch of copies)."""
@@ -189,41 +190,28 @@ class CountsEngine:
         return float(np.max(np.abs(request.get_tensor(self.logits).data - want)))
 
     def rate(self, jobs: list[FieldJob], workers: int, loader: bool) -> float:
-        """Fields/s: with ``loader``, ``workers`` threads fill uint16 batches while the engine infers them
-        (at most two batches per request waiting, as the scorer); else two preloaded batches in turn.
-        Whole batches only: ``len(jobs) // batch`` of them (at least one, the jobs taken in turn)."""
+        """Fields/s: with ``loader``, the scorer's loader threads (:func:`iter_batches`, uint16 batches)
+        fill batches while the engine infers them; else two preloaded batches in turn. Whole batches
+        only: ``len(jobs) // batch`` of them (at least one, the jobs taken in turn)."""
         n_batch = self.shape[0]
         jobs = [jobs[k % len(jobs)] for k in range(max(1, len(jobs) // n_batch) * n_batch)]
-        # batches being filled (2 per request) + in the requests + one: no buffer is refilled while inferred
-        ring = [np.empty(self.shape, np.uint16) for _ in range(3 * self.engine.jobs + 1)]
-        starts = range(0, len(jobs), n_batch)
-        if not loader:
+        if loader:
+            inflight = 2 * n_batch * self.engine.jobs
+            loaded = iter_batches(
+                jobs, self.prepare, n_batch, self.shape[1:], workers, inflight, dtype=np.uint16
+            )
+            batches = (batch.tensor for batch in loaded)
+        else:
+            preloaded = np.empty((2, *self.shape), np.uint16)
             for k in range(2 * n_batch):
-                self.prepare(jobs[k % len(jobs)], ring[k // n_batch][k % n_batch])
+                self.prepare(jobs[k % len(jobs)], preloaded[k // n_batch, k % n_batch])
+            batches = (preloaded[k % 2] for k in range(len(jobs) // n_batch))
         start = time.perf_counter()
-        with ThreadPoolExecutor(workers) as pool:
-            pending: list[tuple[list, np.ndarray]] = []
-            for k, first in enumerate(starts):
-                if loader:
-                    batch = ring[k % len(ring)]
-                    rows = [
-                        pool.submit(self.prepare, job, batch[r])
-                        for r, job in enumerate(jobs[first : first + n_batch])
-                    ]
-                    pending.append((rows, batch))
-                else:
-                    pending.append(([], ring[k % 2]))
-                while len(pending) > (2 * self.engine.jobs if loader else 0):
-                    rows, batch = pending.pop(0)
-                    for row in rows:
-                        row.result()
-                    self.queue.start_async({0: batch}, share_inputs=True)
-            for rows, batch in pending:
-                for row in rows:
-                    row.result()
-                self.queue.start_async({0: batch}, share_inputs=True)
-            self.queue.wait_all()
-        return len(starts) * n_batch / (time.perf_counter() - start)
+        for batch in batches:
+            # the batch rides along as userdata: alive until its request is done (shared, not copied)
+            self.queue.start_async({0: batch}, batch, share_inputs=True)
+        self.queue.wait_all()
+        return len(jobs) / (time.perf_counter() - start)
 
 
 def main() -> None:

@@ -154,6 +154,7 @@ def iter_batches(
     max_inflight: int,
     fail_fast: bool = False,
     clock: StageClock | None = None,
+    dtype: np.dtype | type = np.float32,
 ) -> Iterator[Batch]:
     """Load fields in a thread pool and yield them in job order as batches.
 
@@ -176,6 +177,9 @@ def iter_batches(
         Raise the first load error instead of recording the field as skipped.
     clock : StageClock, optional
         Gets the time waited for loaded fields and the time spent stacking batches.
+    dtype : numpy.dtype
+        Of the batch arrays: float32, the model input :class:`FieldPreparer` writes (another dtype
+        for an engine that takes camera counts, as ``benchmarks/loader_ablation.py`` measures).
 
     Raises
     ------
@@ -195,7 +199,7 @@ def iter_batches(
 
     def slot() -> tuple[np.ndarray, int]:
         if filling[1] == batch_size:
-            filling[0], filling[1] = np.empty((batch_size, *input_shape), dtype=np.float32), 0
+            filling[0], filling[1] = np.empty((batch_size, *input_shape), dtype=dtype), 0
         filling[1] += 1
         return filling[0], filling[1] - 1
 
@@ -205,7 +209,7 @@ def iter_batches(
             tensor = first[: len(rows)]  # the loader threads wrote these rows in place
         else:
             with clock.stage("batching"):
-                tensor = np.empty((len(rows), *input_shape), dtype=np.float32)
+                tensor = np.empty((len(rows), *input_shape), dtype=dtype)
                 for k, item in enumerate(rows):
                     tensor[k] = item.tensor
         batch = Batch([r.index for r in rows], tensor, [r.qc for r in rows], list(skipped))

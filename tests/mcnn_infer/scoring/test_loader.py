@@ -23,10 +23,12 @@ def _prepare(bad: set[int], written: dict):
     return prepare
 
 
-def _run(n: int, bad: set[int], batch_size: int = 4, clock: StageClock | None = None):
+def _run(n: int, bad: set[int], batch_size: int = 4, clock: StageClock | None = None, dtype=np.float32):
     written: dict[int, np.ndarray] = {}
     jobs = [FieldJob(i, [f"f{i}.tif"]) for i in range(n)]
-    batches = list(iter_batches(jobs, _prepare(bad, written), batch_size, SHAPE, 2, 8, clock=clock))
+    batches = list(
+        iter_batches(jobs, _prepare(bad, written), batch_size, SHAPE, 2, 8, clock=clock, dtype=dtype)
+    )
     return batches, written
 
 
@@ -40,6 +42,13 @@ def test_without_skips_every_batch_is_the_array_the_loader_wrote():
             assert np.shares_memory(batch.tensor, written[index])  # no copy
             assert (batch.tensor[k] == index).all()
     assert clock.wall["batching"] == 0.0  # nothing was stacked
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16])
+@pytest.mark.parametrize("bad", [set(), {1}, {0, 5, 9}, {3, 4, 5, 6}])
+def test_batches_have_the_dtype_asked_for_with_and_without_skips(bad, dtype):
+    batches, _ = _run(11, bad, dtype=dtype)
+    assert [b.tensor.dtype for b in batches] == [np.dtype(dtype)] * len(batches)
 
 
 @pytest.mark.parametrize("bad", [{1}, {0, 5, 9}, {3, 4, 5, 6}])
