@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import mcnn_infer  # noqa: F401  (first: no OpenVINO / NNCF telemetry, see mcnn_infer.no_telemetry)
+
 __all__ = ["TrainConfig", "resume", "train"]
 
 

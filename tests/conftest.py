@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import mcnn_infer  # noqa: F401  (before any test module imports openvino: no telemetry sender threads)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HCS_SHARED_DATA", REPO.parent / "shared" / "data"))
 

@@ -25,8 +25,9 @@ def test_full_mcnn_structure_and_parameter_count():
         assert [model.get_layer(f"col{k}_conv{j}").filters for j in (1, 2, 3)] == [f, f, f]
         assert model.get_layer(f"col{k}_conv1").kernel_size == (5, 5)
         assert model.get_layer(f"col{k}_pool").output_shape == (None, 16, 20, f)
-        if k:
-            assert model.get_layer(f"col{k}_downsample").pool_size == (2**k, 2**k)
+        if k:  # chained: 2x2 pools of the previous column's down-sampled image
+            assert model.get_layer(f"col{k}_downsample").pool_size == (2, 2)
+            assert model.get_layer(f"col{k}_downsample").output_shape == (None, 1024 >> k, 1280 >> k, 3)
     assert model.get_layer("concat").output_shape == (None, 16, 20, 208)
     assert model.get_layer("fusion_conv").output_shape == (None, 16, 20, 1024)
     assert model.get_layer("fusion_pool").output_shape == (None, 8, 10, 1024)
@@ -35,6 +36,26 @@ def test_full_mcnn_structure_and_parameter_count():
     assert model.get_layer("logits").activation.__name__ == "linear"
     assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
     assert forward_gflop(1024, 1280, 3, 13, get_model_spec("mcnn").widths) == pytest.approx(51.4, abs=0.1)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_each_column_sees_the_image_max_pooled_by_2_to_the_k_to_the_bit(policy):
+    import tensorflow as tf
+
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = build_model("mcnn-small", 128, 256, 2, 3)
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
+    # distinct values with ties in some windows, as camera counts have
+    image = np.random.default_rng(1).integers(0, 50, (2, 128, 256, 2)).astype(np.float32) / 49.0
+    names = [f"col{k}_downsample" for k in range(1, 7)]
+    scaled = tf.keras.Model(model.input, [model.get_layer(n).output for n in names])(image)
+    for k, got in enumerate(scaled, start=1):
+        direct = tf.nn.max_pool2d(tf.cast(image, got.dtype), 2**k, 2**k, "VALID")
+        assert got.shape == (2, 128 >> k, 256 >> k, 2)
+        np.testing.assert_array_equal(np.asarray(got, np.float32), np.asarray(direct, np.float32))
 
 
 @pytest.mark.parametrize("size", [(1000, 1280), (1024, 1300), (64, 128), (0, 128)])
