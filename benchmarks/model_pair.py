@@ -33,6 +33,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.engine_settings import fields_per_second, usable  # noqa: E402
+from benchmarks.score_throughput import cpu_lines  # noqa: E402
 from mcnn_infer.card import load_card  # noqa: E402
 from mcnn_infer.cpu import cpu_report  # noqa: E402
 from mcnn_infer.errors import ConfigError  # noqa: E402
@@ -72,12 +73,14 @@ def agreement(before: Path, after: Path, precision: str, fields: int) -> tuple[f
 def timed_rounds(
     before: Path, after: Path, precision: str, batch: int, seconds: float, rounds: int
 ) -> tuple[list[float], list[float]]:
-    """fields/s of every round for BEFORE and AFTER, alternating which of them runs first."""
-    rates: dict[Path, list[float]] = {before: [], after: []}
+    """fields/s of every round for BEFORE and AFTER, alternating which of them runs first (by position:
+    the same folder given twice is timed twice per round)."""
+    models = (before, after)
+    rates: tuple[list[float], list[float]] = ([], [])
     for r in range(rounds):
-        for model in (before, after) if r % 2 == 0 else (after, before):
-            rates[model].append(fields_per_second(model, precision, batch, 0, seconds)[0])
-    return rates[before], rates[after]
+        for i in (0, 1) if r % 2 == 0 else (1, 0):
+            rates[i].append(fields_per_second(models[i], precision, batch, 0, seconds)[0])
+    return rates
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,9 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.before} takes inputs of (H, W, C) {shapes[args.before]}, {args.after} "
             f"{shapes[args.after]}; expected two exports of the same model"
         )
-    cpu = cpu_report()
-    flags = ", ".join(f for f, on in cpu["flags"].items() if on)
-    print(f"CPU: {cpu['model']}, {cpu['cores']} cores ({flags})")
+    for line in cpu_lines(cpu_report(), "cpu_report()"):
+        print(line)
     print(f"before: {args.before}\nafter:  {args.after}")
     kept = []
     for precision in args.precisions:

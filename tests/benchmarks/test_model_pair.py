@@ -16,9 +16,9 @@ def _rows(text: str) -> dict[str, list[float]]:
     return {m.group(1): [float(v) for v in m.groups()[1:]] for m in re.finditer(pattern, text, re.M)}
 
 
-def test_one_export_against_a_copy_of_itself_agrees_exactly_and_is_timed(tmp_path, capsys):
+def test_one_export_against_itself_agrees_exactly_and_each_side_is_timed_once_per_round(tmp_path, capsys):
     model = make_tiny_model(tmp_path / "model", size=(64, 80))
-    main([str(model), str(model), "--precisions", "fp32", "int8", "--seconds", "0.2", "--rounds", "2"])
+    main([str(model), str(model), "--precisions", "fp32", "int8", "--seconds", "0.2", "--rounds", "3"])
     out = capsys.readouterr().out
     rows = _rows(out)
     assert set(rows) == {"fp32"}, out  # the tiny card lists no int8 format: said, not timed
@@ -26,6 +26,8 @@ def test_one_export_against_a_copy_of_itself_agrees_exactly_and_is_timed(tmp_pat
     before, after, median, low, high, dlogit, top1 = rows["fp32"]
     assert before > 0 and after > 0 and low <= median <= high
     assert dlogit == 0.0 and top1 == 1.0
+    rounds = re.search(r"^fp32 .*\[(.*); (.*)\]$", out, re.M)
+    assert [len(part.split(", ")) for part in rounds.groups()] == [3, 3], out  # each timed once per round
 
 
 def test_different_weights_show_as_logit_differences(tmp_path):
